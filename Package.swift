@@ -1,0 +1,45 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "ringcache",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "ringcached", targets: ["ringcached"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/LebJe/TOMLKit.git", from: "0.6.0"),
+    ],
+    targets: [
+        // libevent through pkg-config; the module map also links event_pthreads (never -levent).
+        .systemLibrary(
+            name: "CLibevent",
+            pkgConfig: "libevent_core",
+            providers: [.apt(["libevent-dev"])]
+        ),
+        // The only module that touches libevent pointers and errno.
+        .target(name: "EventLoop", dependencies: ["CLibevent"]),
+        // Pure: no I/O.
+        .target(name: "TextProtocol"),
+        .target(name: "Storage"),
+        // Glue: workers, connections, the executor, stats, config.
+        .target(
+            name: "Server",
+            dependencies: [
+                "EventLoop", "TextProtocol", "Storage",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "TOMLKit", package: "TOMLKit"),
+            ]
+        ),
+        .executableTarget(
+            name: "ringcached",
+            dependencies: ["Server", .product(name: "Logging", package: "swift-log")]
+        ),
+        .testTarget(name: "TextProtocolTests", dependencies: ["TextProtocol"]),
+        .testTarget(name: "StorageTests", dependencies: ["Storage"]),
+        .testTarget(name: "ServerTests", dependencies: ["Server", "TextProtocol", "Storage"]),
+        .testTarget(name: "IntegrationTests", dependencies: []),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,164 @@
+import EventLoop
+import Logging
+import TextProtocol
+
+/// One client connection: its socket, its input and output bytes, and its place in the protocol.
+///
+/// The connection is a small state machine in the manner of memcached's `conn_*` states, driven
+/// by one libevent callback: read what the socket has into `input`, parse and execute every
+/// complete command in place, gather all answers in `output`, and write them with one send.
+/// `EV_WRITE` is armed only while the socket is full. Thread-confined to its worker.
+final class Connection: EventHandler {
+    enum State {
+        /// Waiting for or parsing commands.
+        case parsing
+        /// Dropping the data block of a rejected storage command (memcached's `conn_swallow`).
+        case swallowing(remaining: Int)
+        /// Answers are written, then the connection closes (`quit`, a fatal protocol error).
+        case closingAfterWrite
+        case closed
+    }
+
+    let fd: Int32
+    let info: ConnectionInfo
+    unowned(unsafe) let worker: Worker
+    private var state: State = .parsing
+    private var input = ReadBuffer()
+    private var output = OutputBuffer(capacity: 8 * 1024)
+    /// Bytes of `output` already sent while the rest waits for the socket to drain.
+    private var written = 0
+    private var parser: Parser
+    private var readEvent: IOEvent?
+    private var writeEvent: IOEvent?
+
+    init(fd: Int32, info: ConnectionInfo, worker: Worker) throws(EventLoopError) {
+        self.fd = fd
+        self.info = info
+        self.worker = worker
+        self.parser = Parser(maxItemSize: worker.context.configuration.maxItemSize)
+        super.init()
+        readEvent = try IOEvent(base: worker.base, fd: fd, kind: .read, persist: true, handler: self)
+        writeEvent = try IOEvent(base: worker.base, fd: fd, kind: .write, persist: true, handler: self)
+        readEvent?.add()
+    }
+
+    var isClosed: Bool { if case .closed = state { return true } else { return false } }
+
+    override func handleEvent(_ fd: Int32, _ kind: EventKind) {
+        worker.releaseClosedConnections()
+        if kind.contains(.write) { flush() }
+        guard kind.contains(.read) else { return }
+        switch state {
+        case .parsing, .swallowing: readAndProcess()
+        case .closingAfterWrite, .closed: break
+        }
+    }
+
+    /// Reads what the socket holds (a few rounds at most, so one busy client cannot starve the
+    /// others of this worker), executes every complete command, then writes the answers once.
+    private func readAndProcess() {
+        var rounds = 0
+        reading: while rounds < 4 {
+            rounds += 1
+            input.prepareForRead()
+            let room = input.freeCount
+            switch Socket.read(fd, into: input.freeSpace, count: room) {
+            case .bytes(let n):
+                input.end += n
+                worker.stats.addBytesRead(n)
+                process()
+                if isClosed { return }
+                if case .closingAfterWrite = state { break reading }
+                if n < room { break reading }
+            case .wouldBlock:
+                break reading
+            case .closed, .failed:
+                close()
+                return
+            }
+        }
+        flush()
+    }
+
+    /// Parses and executes the complete commands at the front of `input`.
+    private func process() {
+        info.touch(worker.context.clock.seconds)
+        while true {
+            if case .swallowing(let remaining) = state {
+                let dropped = min(remaining, input.unreadCount)
+                input.start += dropped
+                if remaining > dropped {
+                    state = .swallowing(remaining: remaining - dropped)
+                    return
+                }
+                state = .parsing
+            }
+            guard case .parsing = state, input.unreadCount > 0 else { return }
+            let bytes = input.unread
+            switch parser.parse(bytes) {
+            case .needMoreData:
+                return
+            case .command(let command, let consumed):
+                if worker.context.logCommands { worker.logCommand(fd: fd, bytes: bytes, consumed: consumed) }
+                let action = worker.executor.execute(command, in: bytes, into: &output)
+                input.start += consumed
+                if action == .close { state = .closingAfterWrite }
+            case .reject(let response, let consumed, let swallow):
+                output.append(response)
+                worker.executor.afterReject(response, staleKey: parser.staleKey, in: bytes)
+                input.start += consumed
+                if swallow > 0 { state = .swallowing(remaining: swallow) }
+            case .close(let response):
+                if response.utf8CodeUnitCount > 0 { output.append(response) }
+                state = .closingAfterWrite
+            }
+            if output.count - written > worker.context.configuration.maxOutputBuffer {
+                worker.context.counters.outputOverflows.add(1, ordering: .relaxed)
+                worker.logger.info("closing connection \(fd) (\(info.peer)): unread answers exceed max_output_buffer")
+                close()
+                return
+            }
+        }
+    }
+
+    /// Writes as much of `output` as the socket takes; arms `EV_WRITE` for the rest.
+    private func flush() {
+        while written < output.count {
+            let pending = UnsafeRawBufferPointer(rebasing: output.bytes[written...])
+            switch Socket.send(fd, pending) {
+            case .bytes(let n):
+                written += n
+                worker.stats.addBytesWritten(n)
+            case .wouldBlock:
+                if let writeEvent, !writeEvent.isPending { writeEvent.add() }
+                return
+            case .closed, .failed:
+                close()
+                return
+            }
+        }
+        output.removeAll()
+        written = 0
+        output.shrinkIfLarger(than: 1 << 20, to: 8 * 1024)
+        if let writeEvent, writeEvent.isPending { writeEvent.remove() }
+        if case .closingAfterWrite = state { close() }
+    }
+
+    /// Sends what can be sent without waiting, then closes: used when the worker stops.
+    func finishAndClose() {
+        guard !isClosed else { return }
+        flush()
+        close()
+    }
+
+    func close() {
+        guard !isClosed else { return }
+        state = .closed
+        readEvent?.free()
+        writeEvent?.free()
+        readEvent = nil
+        writeEvent = nil
+        Socket.close(fd)
+        worker.connectionClosed(self)
+    }
+}

@@ -1,0 +1,53 @@
+/// A connection's input bytes: read straight from the socket into this memory and parsed in place.
+///
+/// `start..<end` is unread. It grows only when one command needs more room than it has (a large
+/// value, a long multi-get line) and goes back to its normal size once drained.
+struct ReadBuffer: ~Copyable {
+    static let normalCapacity = 16 * 1024
+
+    private(set) var base: UnsafeMutableRawPointer
+    private(set) var capacity: Int
+    var start = 0
+    var end = 0
+
+    init() {
+        capacity = ReadBuffer.normalCapacity
+        base = UnsafeMutableRawPointer.allocate(byteCount: capacity, alignment: 16)
+    }
+
+    deinit { base.deallocate() }
+
+    var unread: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: base + start, count: end - start) }
+    var unreadCount: Int { end - start }
+    var freeSpace: UnsafeMutableRawPointer { base + end }
+    var freeCount: Int { capacity - end }
+
+    /// Makes room to read: moves unread bytes to the front, and doubles the buffer when it is
+    /// already full of one unfinished command.
+    mutating func prepareForRead() {
+        if start == end {
+            start = 0
+            end = 0
+            if capacity > ReadBuffer.normalCapacity { resize(to: ReadBuffer.normalCapacity) }
+            return
+        }
+        if end < capacity { return }
+        if start > 0 {
+            (base).copyMemory(from: base + start, byteCount: end - start)
+            end -= start
+            start = 0
+            return
+        }
+        resize(to: capacity * 2)
+    }
+
+    private mutating func resize(to newCapacity: Int) {
+        let newBase = UnsafeMutableRawPointer.allocate(byteCount: newCapacity, alignment: 16)
+        newBase.copyMemory(from: base + start, byteCount: end - start)
+        base.deallocate()
+        base = newBase
+        end -= start
+        start = 0
+        capacity = newCapacity
+    }
+}

@@ -1,0 +1,122 @@
+import EventLoop
+import Logging
+import Storage
+import Synchronization
+import TextProtocol
+
+/// A message for a worker, sent from another thread through its `WorkerMailbox`.
+enum WorkerMessage: Sendable {
+    /// A new client connection accepted by the listener.
+    case connection(fd: Int32, info: ConnectionInfo)
+    /// Finish what is in flight, close every connection and end the loop.
+    case stop
+}
+
+/// The thread-safe face of a worker: a queue plus a wake-up, the only way other threads reach it.
+final class WorkerMailbox: Sendable {
+    private let queue = Mutex<[WorkerMessage]>([])
+    // Set once by the worker before its thread starts; read-only afterwards.
+    nonisolated(unsafe) private(set) var wakeup: Wakeup?
+
+    func attach(_ wakeup: Wakeup) { self.wakeup = wakeup }
+
+    func post(_ message: WorkerMessage) {
+        queue.withLock { $0.append(message) }
+        wakeup?.signal()
+    }
+
+    func takeAll() -> [WorkerMessage] {
+        queue.withLock { q in
+            let all = q
+            q.removeAll(keepingCapacity: true)
+            return all
+        }
+    }
+}
+
+/// One worker thread: its own event base, its client connections, its executor and counters.
+///
+/// Thread-confined: after `start`, everything here is used only on the worker's own thread; the
+/// listener reaches it only through `mailbox`.
+final class Worker: EventHandler {
+    let index: Int
+    let base: EventBase
+    let mailbox = WorkerMailbox()
+    let context: ServerContext
+    let stats: WorkerStats
+    var executor: Executor
+    let logger: Logger
+    private var wakeup: Wakeup?
+    private var connections: [Int32: Connection] = [:]
+    /// Connections closed during a callback: released at the next callback, never inside their own.
+    private var closedConnections: [Connection] = []
+    private var stopping = false
+
+    init(index: Int, context: ServerContext, stats: WorkerStats) throws(EventLoopError) {
+        self.index = index
+        self.context = context
+        self.stats = stats
+        self.base = try EventBase()
+        self.executor = Executor(store: context.store, stats: stats, context: context)
+        var logger = context.logger
+        logger[metadataKey: "worker"] = "\(index)"
+        self.logger = logger
+        super.init()
+        let wakeup = try Wakeup(base: base, handler: self)
+        self.wakeup = wakeup
+        mailbox.attach(wakeup)
+    }
+
+    /// Runs the loop on the current thread until a `.stop` message ends it.
+    func run() {
+        base.run()
+        wakeup?.close()
+        closedConnections.removeAll()
+    }
+
+    /// The wake-up fired: take the messages.
+    override func handleEvent(_ fd: Int32, _ kind: EventKind) {
+        releaseClosedConnections()
+        wakeup?.drain()
+        for message in mailbox.takeAll() {
+            switch message {
+            case .connection(let fd, let info):
+                if stopping { Socket.close(fd); context.connectionEnded(info); continue }
+                do {
+                    let connection = try Connection(fd: fd, info: info, worker: self)
+                    connections[fd] = connection
+                    logger.info("new connection \(fd) from \(info.peer)")
+                } catch {
+                    logger.warning("cannot watch connection \(fd): \(error)")
+                    Socket.close(fd)
+                    context.connectionEnded(info)
+                }
+            case .stop:
+                stopping = true
+                for connection in Array(connections.values) { connection.finishAndClose() }
+                base.stop()
+            }
+        }
+    }
+
+    func connectionClosed(_ connection: Connection) {
+        connections[connection.fd] = nil
+        closedConnections.append(connection)
+        context.connectionEnded(connection.info)
+        logger.info("closed connection \(connection.fd)")
+    }
+
+    func releaseClosedConnections() {
+        if !closedConnections.isEmpty { closedConnections.removeAll(keepingCapacity: true) }
+    }
+
+    /// -vv: one log line per command, its first line as the client sent it.
+    func logCommand(fd: Int32, bytes: UnsafeRawBufferPointer, consumed: Int) {
+        var lineEnd = 0
+        while lineEnd < consumed && lineEnd < 200 && bytes[lineEnd] != UInt8(ascii: "\r") && bytes[lineEnd] != UInt8(ascii: "\n") {
+            lineEnd += 1
+        }
+        let line = String(decoding: UnsafeRawBufferPointer(rebasing: bytes[0..<lineEnd]), as: UTF8.self)
+        logger.debug("<\(fd) \(line)")
+    }
+}

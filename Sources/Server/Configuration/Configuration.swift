@@ -1,0 +1,56 @@
+/// Every setting of a node, with memcached's defaults where they overlap.
+///
+/// Built once at start from defaults, then the TOML file (`--config`), then command-line flags,
+/// in that order; `OptionTable` is the single list that drives all three and `--print-config`.
+public struct Configuration: Sendable, Equatable {
+    /// TCP port for clients (-p).
+    public var port: Int = 11211
+    /// Addresses to listen on (-l); IPv4 or IPv6 literals or names.
+    public var listen: [String] = ["127.0.0.1"]
+    /// Worker threads (-t).
+    public var threads: Int = 4
+    /// Item memory limit in megabytes (-m).
+    public var memoryLimit: Int = 64
+    /// Simultaneous client connections (-c).
+    public var connLimit: Int = 1024
+    /// Largest item, header included, in bytes (-I).
+    public var maxItemSize: Int = 1 << 20
+    /// Answer an error instead of evicting when memory is full (-M).
+    public var disableEvictions: Bool = false
+    /// 0 quiet, 1 connections, 2 commands (-v, -vv).
+    public var verbose: Int = 0
+    /// Run in the background (-d).
+    public var daemonize: Bool = false
+    /// Drop root privileges to this user (-u).
+    public var user: String = ""
+    /// Write the process id here (-P).
+    public var pidfile: String = ""
+    /// UDP port; only 0 (off) is accepted (-U).
+    public var udpPort: Int = 0
+    /// Listen on this unix socket instead of TCP (-s).
+    public var unixSocket: String = ""
+    /// Permission bits of the unix socket, octal (-a).
+    public var unixMask: Int = 0o700
+    /// A connection whose unsent answers exceed this many bytes is closed.
+    public var maxOutputBuffer: Int = 16 << 20
+    /// Pending connections the kernel may queue (-b).
+    public var listenBacklog: Int = 1024
+    /// Allow the `shutdown` command (-A).
+    public var enableShutdown: Bool = false
+    /// How often the background sweep looks for expired items, in milliseconds.
+    public var sweepInterval: Int = 1000
+    /// Striped-lock count of the hash table (power of two).
+    public var storageStripes: Int = 64
+
+    public init() {}
+
+    /// The memory limit in bytes.
+    public var memoryLimitBytes: Int { memoryLimit << 20 }
+}
+
+/// A configuration problem, reported to the operator and exit status 64 (EX_USAGE).
+public struct ConfigurationError: Error, CustomStringConvertible, Sendable {
+    public let message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
+}

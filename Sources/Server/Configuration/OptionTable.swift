@@ -1,0 +1,149 @@
+/// One setting as the operator sees it: a long flag, maybe a short one, a TOML key, a line of help.
+///
+/// The table below is the only list of settings: the command-line parser, the TOML reader,
+/// `--print-config` and `--help` all walk it, so a setting cannot exist in one and not another.
+struct OptionSpec: Sendable {
+    enum Arity: Sendable {
+        /// Takes a value: `-p 11211`, `-p11211`, `--port 11211`, `--port=11211`.
+        case value
+        /// A switch: `-d`, `--daemonize`; in TOML a boolean.
+        case flag
+        /// Counts repeats: `-v`, `-vv`; in TOML an integer.
+        case counter
+    }
+
+    enum TOMLShape: Sendable { case integer, string, boolean, stringArray, sizeOrInteger, duration }
+
+    let long: String
+    let short: Character?
+    let arity: Arity
+    let shape: TOMLShape
+    let help: String
+    /// Applies one value written as text (flags; TOML values are turned into this text first).
+    let apply: @Sendable (inout Configuration, String) throws(ConfigurationError) -> Void
+    /// The current value as TOML, for `--print-config`.
+    let render: @Sendable (Configuration) -> String
+
+    /// The TOML key: the long flag with `_` for `-`.
+    var tomlKey: String { long.replacingDashes() }
+}
+
+extension String {
+    func replacingDashes() -> String { String(map { $0 == "-" ? "_" : $0 }) }
+}
+
+enum OptionTable {
+    static let all: [OptionSpec] = [
+        OptionSpec(long: "port", short: "p", arity: .value, shape: .integer,
+                   help: "TCP port to listen on for clients",
+                   apply: { c, v throws(ConfigurationError) in c.port = try ValueParsing.integer(v, name: "port", range: 0...65535) },
+                   render: { String($0.port) }),
+        OptionSpec(long: "listen", short: "l", arity: .value, shape: .stringArray,
+                   help: "addresses to listen on (IPv4 or IPv6; repeat the flag or separate with commas)",
+                   apply: { c, v throws(ConfigurationError) in
+                       let parts = v.split(separator: ",").map { String($0).trimmingSpaces() }.filter { !$0.isEmpty }
+                       guard !parts.isEmpty else { throw ConfigurationError("listen: no address given") }
+                       c.listen = parts.map { a in a.hasPrefix("[") && a.hasSuffix("]") ? String(a.dropFirst().dropLast()) : a }
+                   },
+                   render: { "[" + $0.listen.map(\.tomlQuoted).joined(separator: ", ") + "]" }),
+        OptionSpec(long: "threads", short: "t", arity: .value, shape: .integer,
+                   help: "worker threads, each with its own event loop",
+                   apply: { c, v throws(ConfigurationError) in c.threads = try ValueParsing.integer(v, name: "threads", range: 1...256) },
+                   render: { String($0.threads) }),
+        OptionSpec(long: "memory-limit", short: "m", arity: .value, shape: .integer,
+                   help: "item memory in megabytes, item overhead included",
+                   apply: { c, v throws(ConfigurationError) in c.memoryLimit = try ValueParsing.integer(v, name: "memory-limit", range: 1...(1 << 30)) },
+                   render: { String($0.memoryLimit) }),
+        OptionSpec(long: "conn-limit", short: "c", arity: .value, shape: .integer,
+                   help: "maximum simultaneous client connections",
+                   apply: { c, v throws(ConfigurationError) in c.connLimit = try ValueParsing.integer(v, name: "conn-limit", range: 1...1_000_000) },
+                   render: { String($0.connLimit) }),
+        OptionSpec(long: "max-item-size", short: "I", arity: .value, shape: .sizeOrInteger,
+                   help: "largest item, header included (bytes, or with a k/m suffix)",
+                   apply: { c, v throws(ConfigurationError) in
+                       let n = try ValueParsing.size(v, name: "max-item-size")
+                       guard n >= 1024, n <= 1 << 30 else { throw ConfigurationError("max-item-size: must be between 1k and 1g") }
+                       c.maxItemSize = n
+                   },
+                   render: { ValueParsing.formatSize($0.maxItemSize) }),
+        OptionSpec(long: "disable-evictions", short: "M", arity: .flag, shape: .boolean,
+                   help: "answer an out-of-memory error instead of evicting items",
+                   apply: { c, v throws(ConfigurationError) in c.disableEvictions = try ValueParsing.boolean(v, name: "disable-evictions") },
+                   render: { String($0.disableEvictions) }),
+        OptionSpec(long: "verbose", short: "v", arity: .counter, shape: .integer,
+                   help: "log level: 0 warnings, 1 connections (-v), 2 commands (-vv)",
+                   apply: { c, v throws(ConfigurationError) in c.verbose = try ValueParsing.integer(v, name: "verbose", range: 0...3) },
+                   render: { String($0.verbose) }),
+        OptionSpec(long: "daemonize", short: "d", arity: .flag, shape: .boolean,
+                   help: "run in the background",
+                   apply: { c, v throws(ConfigurationError) in c.daemonize = try ValueParsing.boolean(v, name: "daemonize") },
+                   render: { String($0.daemonize) }),
+        OptionSpec(long: "user", short: "u", arity: .value, shape: .string,
+                   help: "when started as root, switch to this user",
+                   apply: { c, v in c.user = v },
+                   render: { $0.user.tomlQuoted }),
+        OptionSpec(long: "pidfile", short: "P", arity: .value, shape: .string,
+                   help: "write the process id to this file",
+                   apply: { c, v in c.pidfile = v },
+                   render: { $0.pidfile.tomlQuoted }),
+        OptionSpec(long: "udp-port", short: "U", arity: .value, shape: .integer,
+                   help: "UDP port; ringcached never serves UDP, so only 0 (off) is accepted",
+                   apply: { c, v throws(ConfigurationError) in
+                       let p = try ValueParsing.integer(v, name: "udp-port", range: 0...65535)
+                       guard p == 0 else {
+                           throw ConfigurationError("udp-port: ringcached does not serve UDP; use -U 0 (or leave it out)")
+                       }
+                       c.udpPort = p
+                   },
+                   render: { String($0.udpPort) }),
+        OptionSpec(long: "unix-socket", short: "s", arity: .value, shape: .string,
+                   help: "listen on this unix socket instead of TCP",
+                   apply: { c, v in c.unixSocket = v },
+                   render: { $0.unixSocket.tomlQuoted }),
+        OptionSpec(long: "unix-mask", short: "a", arity: .value, shape: .string,
+                   help: "permission bits of the unix socket, in octal",
+                   apply: { c, v throws(ConfigurationError) in
+                       guard let m = Int(v.trimmingSpaces(), radix: 8), (0...0o777).contains(m) else {
+                           throw ConfigurationError("unix-mask: '\(v)' is not an octal mode such as 700")
+                       }
+                       c.unixMask = m
+                   },
+                   render: { String($0.unixMask, radix: 8).tomlQuoted }),
+        OptionSpec(long: "max-output-buffer", short: nil, arity: .value, shape: .sizeOrInteger,
+                   help: "close a client whose unsent answers exceed this many bytes",
+                   apply: { c, v throws(ConfigurationError) in
+                       let n = try ValueParsing.size(v, name: "max-output-buffer")
+                       guard n >= 4096 else { throw ConfigurationError("max-output-buffer: must be at least 4k") }
+                       c.maxOutputBuffer = n
+                   },
+                   render: { ValueParsing.formatSize($0.maxOutputBuffer) }),
+        OptionSpec(long: "listen-backlog", short: "b", arity: .value, shape: .integer,
+                   help: "pending connections the kernel may queue",
+                   apply: { c, v throws(ConfigurationError) in c.listenBacklog = try ValueParsing.integer(v, name: "listen-backlog", range: 1...65535) },
+                   render: { String($0.listenBacklog) }),
+        OptionSpec(long: "enable-shutdown", short: "A", arity: .flag, shape: .boolean,
+                   help: "allow the shutdown command",
+                   apply: { c, v throws(ConfigurationError) in c.enableShutdown = try ValueParsing.boolean(v, name: "enable-shutdown") },
+                   render: { String($0.enableShutdown) }),
+        OptionSpec(long: "sweep-interval", short: nil, arity: .value, shape: .duration,
+                   help: "how often the background sweep reclaims expired items",
+                   apply: { c, v throws(ConfigurationError) in
+                       let ms = try ValueParsing.durationMillis(v, name: "sweep-interval")
+                       guard ms >= 10 else { throw ConfigurationError("sweep-interval: must be at least 10ms") }
+                       c.sweepInterval = ms
+                   },
+                   render: { ValueParsing.formatDuration($0.sweepInterval) }),
+        OptionSpec(long: "storage-stripes", short: nil, arity: .value, shape: .integer,
+                   help: "lock stripes of the hash table (a power of two)",
+                   apply: { c, v throws(ConfigurationError) in
+                       let n = try ValueParsing.integer(v, name: "storage-stripes", range: 1...4096)
+                       guard n & (n - 1) == 0 else { throw ConfigurationError("storage-stripes: must be a power of two") }
+                       c.storageStripes = n
+                   },
+                   render: { String($0.storageStripes) }),
+    ]
+
+    static func spec(long: String) -> OptionSpec? { all.first { $0.long == long } }
+    static func spec(short: Character) -> OptionSpec? { all.first { $0.short == short } }
+    static func spec(tomlKey: String) -> OptionSpec? { all.first { $0.tomlKey == tomlKey } }
+}

@@ -1,0 +1,62 @@
+import EventLoop
+import Logging
+
+/// Accepts client connections on the listener thread and hands each to a worker, round-robin,
+/// through the worker's mailbox — the way memcached's dispatcher feeds its worker threads.
+///
+/// Thread-confined to the listener (main) thread.
+final class Listener: EventHandler {
+    private let context: ServerContext
+    private let workers: [WorkerMailbox]
+    private var next = 0
+    private var sockets: [(fd: Int32, name: String, event: IOEvent)] = []
+    private static let tooMany: StaticString = "ERROR Too many open connections\r\n"
+
+    init(context: ServerContext, workers: [WorkerMailbox]) {
+        self.context = context
+        self.workers = workers
+    }
+
+    func watch(fds: [(Int32, String)], base: EventBase) throws(EventLoopError) {
+        for (fd, name) in fds {
+            let event = try IOEvent(base: base, fd: fd, kind: .read, persist: true, handler: self)
+            event.add()
+            sockets.append((fd, name, event))
+        }
+    }
+
+    /// Stops accepting: closes the listening sockets.
+    func close() {
+        for s in sockets {
+            s.event.free()
+            Socket.close(s.fd)
+        }
+        sockets.removeAll()
+        context.counters.acceptingConnections.store(false, ordering: .relaxed)
+    }
+
+    override func handleEvent(_ fd: Int32, _ kind: EventKind) {
+        let name = sockets.first { $0.fd == fd }?.name ?? "unknown"
+        // Accept a bounded batch per wake-up so signals and timers still run under a flood.
+        for _ in 0..<64 {
+            guard let result = Socket.accept(fd) else { return }
+            switch result {
+            case .failure(let error):
+                context.logger.warning("accept on \(name) failed: \(error)")
+                return
+            case .success(let client):
+                if context.counters.currentConnections.load(ordering: .relaxed) >= context.configuration.connLimit {
+                    _ = Socket.send(client, UnsafeRawBufferPointer(start: Listener.tooMany.utf8Start, count: Listener.tooMany.utf8CodeUnitCount))
+                    Socket.close(client)
+                    context.counters.rejectedConnections.add(1, ordering: .relaxed)
+                    context.logger.info("rejected connection on \(name): conn-limit \(context.configuration.connLimit) reached")
+                    continue
+                }
+                Socket.setNoDelay(client)
+                let info = context.connectionOpened(fd: client, peer: Socket.peerName(client), listenAddress: name)
+                workers[next].post(.connection(fd: client, info: info))
+                next = (next + 1) % workers.count
+            }
+        }
+    }
+}

@@ -1,0 +1,223 @@
+import EventLoop
+import Glibc
+import Logging
+import Storage
+
+/// A running node, assembled and torn down in order.
+///
+/// Threads:
+/// ```
+///  clients ──TCP──► listener thread (main): accept ─round-robin─► worker 1..T mailbox + wake-up
+///                   also: signals, the 10 ms clock tick,        each worker: own event_base,
+///                   the expiry sweep                            its connections, its executor
+///                                   all workers ──► Store (striped locks)
+/// ```
+/// Lock order: a worker holds at most one Store stripe lock at a time (the store's own rule for
+/// eviction is documented there); the connection registry mutex and a mailbox mutex are leaf
+/// locks, never held while taking another. No thread touches another thread's event base.
+///
+/// Setup runs in dependency order: bind sockets (so a taken port is reported at once), daemonize,
+/// pid file, drop privileges, store and context, workers and their threads, then the listener loop.
+/// Teardown is the reverse: stop accepting, stop workers (they finish what they read), join them.
+public final class Server {
+    private let configuration: Configuration
+    private let logger: Logger
+
+    public init(configuration: Configuration, logger: Logger) {
+        self.configuration = configuration
+        self.logger = logger
+    }
+
+    /// Runs until SIGTERM or SIGINT; returns the process exit status.
+    public func run() -> Int32 {
+        signal(SIGPIPE, SIG_IGN)
+
+        let sockets: [(Int32, String)]
+        do {
+            sockets = try bindListeners()
+        } catch {
+            if error.isAddressInUse {
+                logger.critical("\(error). Another process is using port \(configuration.port); start ringcached on another port with -p, e.g. `ringcached -p \(configuration.port + 1)`.")
+            } else {
+                logger.critical("\(error)")
+            }
+            return 71
+        }
+
+        if configuration.daemonize {
+            // Fork before any thread or event base exists; the listening sockets are inherited.
+            if daemon(0, configuration.verbose > 0 ? 1 : 0) != 0 {
+                logger.critical("cannot daemonize: \(String(cString: strerror(errno)))")
+                return 71
+            }
+        }
+        if !configuration.pidfile.isEmpty {
+            guard let file = fopen(configuration.pidfile, "w") else {
+                logger.critical("cannot write pid file \(configuration.pidfile): \(String(cString: strerror(errno)))")
+                return 73
+            }
+            fputs("\(getpid())\n", file)
+            fclose(file)
+        }
+        defer { if !configuration.pidfile.isEmpty { unlink(configuration.pidfile) } }
+        if let failure = dropPrivileges() {
+            logger.critical("\(failure)")
+            return 67
+        }
+        let names = sockets.map(\.1)
+        let context = ServerContext(configuration: configuration, logger: logger, listeners: sockets.map { (fd: $0.0, name: $0.1) })
+        let stats = (0..<configuration.threads).map { _ in WorkerStats() }
+        context.setWorkerStats(stats)
+
+        let mainBase: EventBase
+        var workers: [Worker] = []
+        do {
+            mainBase = try EventBase()
+            for i in 0..<configuration.threads {
+                workers.append(try Worker(index: i, context: context, stats: stats[i]))
+            }
+        } catch {
+            logger.critical("cannot start event loops: \(error)")
+            return 71
+        }
+        var threads: [NativeThread] = []
+        for worker in workers {
+            let w = UncheckedBox(worker)
+            guard let thread = NativeThread.start(name: "rc-worker-\(worker.index)", { w.value.run() }) else {
+                logger.critical("cannot start worker thread")
+                return 71
+            }
+            threads.append(thread)
+        }
+        let mailboxes = workers.map(\.mailbox)
+        workers.removeAll()
+
+        let listener = Listener(context: context, workers: mailboxes)
+        let shutdown = ShutdownHandler(base: mainBase) { [logger] signal in
+            logger.notice("received signal \(signal); stopping")
+            listener.close()
+            for mailbox in mailboxes { mailbox.post(.stop) }
+        }
+        let ticker = PeriodicHandler {
+            context.clock.tick()
+            context.store.setClock(seconds: context.clock.seconds, millis: context.clock.millis)
+        }
+        let sweeper = PeriodicHandler {
+            _ = context.store.sweepExpired(budget: 10_000)
+        }
+        do {
+            try listener.watch(fds: sockets, base: mainBase)
+            try shutdown.watch(signals: [SIGTERM, SIGINT])
+            let tick = try IOEvent(base: mainBase, fd: -1, kind: [], persist: true, handler: ticker)
+            tick.add(timeoutMicros: 10_000)
+            let sweep = try IOEvent(base: mainBase, fd: -1, kind: [], persist: true, handler: sweeper)
+            sweep.add(timeoutMicros: configuration.sweepInterval * 1000)
+            ticker.event = tick
+            sweeper.event = sweep
+        } catch {
+            logger.critical("cannot watch listening sockets: \(error)")
+            return 71
+        }
+
+        logger.notice("ringcached \(RingcacheVersion.semver) listening on \(names.joined(separator: ", ")) with \(configuration.threads) threads, \(configuration.memoryLimit) MB")
+        mainBase.run()
+        for thread in threads { thread.join() }
+        ticker.event?.free()
+        sweeper.event?.free()
+        shutdown.free()
+        logger.notice("stopped")
+        return 0
+    }
+
+    private func bindListeners() throws(EventLoopError) -> [(Int32, String)] {
+        let backlog = Int32(configuration.listenBacklog)
+        if !configuration.unixSocket.isEmpty {
+            let fd = try Socket.listenUnix(path: configuration.unixSocket, mask: UInt32(configuration.unixMask), backlog: backlog)
+            return [(fd, "unix:\(configuration.unixSocket)")]
+        }
+        var result: [(Int32, String)] = []
+        do throws(EventLoopError) {
+            for host in configuration.listen {
+                for fd in try Socket.listenTCP(host: host, port: configuration.port, backlog: backlog) {
+                    result.append((fd, Socket.localName(fd)))
+                }
+            }
+        } catch {
+            for (fd, _) in result { Socket.close(fd) }
+            throw error
+        }
+        return result
+    }
+
+    /// `-u user` when started as root: switch group and user, as memcached does.
+    private func dropPrivileges() -> String? {
+        guard !configuration.user.isEmpty else { return nil }
+        guard getuid() == 0 || geteuid() == 0 else {
+            logger.warning("-u \(configuration.user) ignored: not running as root")
+            return nil
+        }
+        guard let pw = getpwnam(configuration.user) else {
+            return "can't find the user \(configuration.user) to switch to"
+        }
+        if initgroups(configuration.user, pw.pointee.pw_gid) != 0 || setgid(pw.pointee.pw_gid) != 0 || setuid(pw.pointee.pw_uid) != 0 {
+            return "failed to assume identity of user \(configuration.user): \(String(cString: strerror(errno)))"
+        }
+        return nil
+    }
+}
+
+/// Carries a thread-confined object to the thread that will own it.
+struct UncheckedBox<T>: @unchecked Sendable {
+    // Invariant: the value is handed over, not shared — after the hand-off only the new thread uses it.
+    let value: T
+    init(_ value: T) { self.value = value }
+}
+
+/// Runs a closure every time its timer fires (clock tick, expiry sweep). Listener thread only.
+final class PeriodicHandler: EventHandler {
+    private let body: () -> Void
+    var event: IOEvent?
+
+    init(_ body: @escaping () -> Void) {
+        self.body = body
+        super.init()
+    }
+
+    override func handleEvent(_ fd: Int32, _ kind: EventKind) { body() }
+}
+
+/// Turns SIGTERM and SIGINT into an orderly stop, on the listener thread.
+final class ShutdownHandler: EventHandler {
+    private let base: EventBase
+    private let onSignal: (Int32) -> Void
+    private var events: [IOEvent] = []
+    private var stopping = false
+
+    init(base: EventBase, onSignal: @escaping (Int32) -> Void) {
+        self.base = base
+        self.onSignal = onSignal
+        super.init()
+    }
+
+    func watch(signals: [Int32]) throws(EventLoopError) {
+        for s in signals {
+            let event = try IOEvent(base: base, fd: s, kind: .signal, persist: true, handler: self)
+            event.add()
+            events.append(event)
+        }
+    }
+
+    override func handleEvent(_ fd: Int32, _ kind: EventKind) {
+        guard !stopping else { return }
+        stopping = true
+        onSignal(fd)
+        // Timers and signal events would keep the loop alive: free them so it can end.
+        free()
+        base.stop()
+    }
+
+    func free() {
+        for e in events { e.free() }
+        events.removeAll()
+    }
+}

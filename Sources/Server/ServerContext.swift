@@ -1,0 +1,217 @@
+import EventLoop
+import Glibc
+import Logging
+import Storage
+import Synchronization
+
+/// What every part of a running node shares: the configuration, the store, the clock, the
+/// connection registry and the global counters. Passed down explicitly; there is no global state.
+///
+/// Thread-safe: immutable fields, atomics, and a mutex around the connection registry (taken
+/// only when a connection opens or closes, and by `stats conns`).
+public final class ServerContext: Sendable {
+    public let configuration: Configuration
+    public let store: Store
+    public let logger: Logger
+    let clock: CoarseClock
+    let counters = GlobalCounters()
+    let startTime: Int64
+    /// The listening sockets and their names (`127.0.0.1:11211`, `unix:/path`), for `stats conns`.
+    let listeners: [(fd: Int32, name: String)]
+    private let verbosity: Atomic<Int>
+    private let registry = Mutex<[UInt64: ConnectionInfo]>([:])
+    private let nextConnectionID = Atomic<UInt64>(1)
+    // Filled once before the worker threads start; read-only afterwards.
+    nonisolated(unsafe) public private(set) var workerStats: [WorkerStats] = []
+
+    init(configuration: Configuration, logger: Logger, listeners: [(fd: Int32, name: String)]) {
+        self.configuration = configuration
+        self.logger = logger
+        self.clock = CoarseClock()
+        self.startTime = clock.seconds
+        self.verbosity = Atomic(configuration.verbose)
+        self.listeners = listeners
+        let storage = StorageConfig(
+            memoryLimit: configuration.memoryLimitBytes,
+            maxItemSize: configuration.maxItemSize,
+            evictionsEnabled: !configuration.disableEvictions,
+            stripes: configuration.storageStripes)
+        self.store = Store(config: storage, nowSeconds: clock.seconds, nowMillis: clock.millis)
+    }
+
+    /// -vv (or `verbosity 2`): log every command.
+    var logCommands: Bool { verbosity.load(ordering: .relaxed) >= 2 }
+
+    func setWorkerStats(_ stats: [WorkerStats]) { workerStats = stats }
+
+    /// Called by the listener for an accepted socket that will be served.
+    func connectionOpened(fd: Int32, peer: String, listenAddress: String) -> ConnectionInfo {
+        let info = ConnectionInfo(id: nextConnectionID.add(1, ordering: .relaxed).oldValue, fd: fd, peer: peer,
+                                  listenAddress: listenAddress, openedAt: clock.seconds)
+        registry.withLock { $0[info.id] = info }
+        let current = counters.currentConnections.add(1, ordering: .relaxed).newValue
+        counters.totalConnections.add(1, ordering: .relaxed)
+        var peak = counters.connectionStructures.load(ordering: .relaxed)
+        while current > peak {
+            let (exchanged, original) = counters.connectionStructures.compareExchange(expected: peak, desired: current, ordering: .relaxed)
+            if exchanged { break }
+            peak = original
+        }
+        return info
+    }
+
+    func connectionEnded(_ info: ConnectionInfo) {
+        registry.withLock { $0[info.id] = nil }
+        counters.currentConnections.subtract(1, ordering: .relaxed)
+    }
+
+    /// A snapshot of the open connections, by id, for `stats conns`.
+    func openConnections() -> [ConnectionInfo] {
+        registry.withLock { Array($0.values) }.sorted { $0.fd < $1.fd }
+    }
+}
+
+extension ServerContext: StatsSource {
+    public func serverStats() -> ServerStats {
+        var s = ServerStats()
+        s.pid = getpid()
+        s.startTime = startTime
+        s.currentTime = clock.seconds
+        s.libeventVersion = EventBase.libeventVersion
+        var usage = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &usage)
+        s.userMicros = Int64(usage.ru_utime.tv_sec) * 1_000_000 + Int64(usage.ru_utime.tv_usec)
+        s.systemMicros = Int64(usage.ru_stime.tv_sec) * 1_000_000 + Int64(usage.ru_stime.tv_usec)
+        s.maxConnections = configuration.connLimit
+        s.currConnections = counters.currentConnections.load(ordering: .relaxed)
+        s.totalConnections = UInt64(counters.totalConnections.load(ordering: .relaxed))
+        s.rejectedConnections = UInt64(counters.rejectedConnections.load(ordering: .relaxed))
+        s.connectionStructures = counters.connectionStructures.load(ordering: .relaxed)
+        s.acceptingConnections = counters.acceptingConnections.load(ordering: .relaxed)
+        s.threads = configuration.threads
+        s.extra = [StatLine("output_buffer_overflows", String(counters.outputOverflows.load(ordering: .relaxed)))]
+        return s
+    }
+
+    public func settingsStats() -> [StatLine] {
+        let c = configuration
+        return [
+            StatLine("maxbytes", String(store.config.memoryLimit)),
+            StatLine("maxconns", String(c.connLimit)),
+            StatLine("tcpport", String(c.unixSocket.isEmpty ? c.port : 0)),
+            StatLine("udpport", "0"),
+            StatLine("inter", c.listen.joined(separator: ",")),
+            StatLine("verbosity", String(verbosity.load(ordering: .relaxed))),
+            StatLine("oldest", "0"),
+            StatLine("evictions", c.disableEvictions ? "off" : "on"),
+            StatLine("domain_socket", c.unixSocket.isEmpty ? "NULL" : c.unixSocket),
+            StatLine("umask", String(c.unixMask, radix: 8)),
+            StatLine("shutdown_command", c.enableShutdown ? "yes" : "no"),
+            StatLine("num_threads", String(c.threads)),
+            StatLine("stat_key_prefix", ":"),
+            StatLine("detail_enabled", "no"),
+            StatLine("cas_enabled", "yes"),
+            StatLine("tcp_backlog", String(c.listenBacklog)),
+            StatLine("binding_protocol", "ascii"),
+            StatLine("auth_enabled_sasl", "no"),
+            StatLine("auth_enabled_ascii", "no"),
+            StatLine("item_size_max", String(c.maxItemSize)),
+            StatLine("flush_enabled", "yes"),
+            StatLine("max_output_buffer", String(c.maxOutputBuffer)),
+            StatLine("sweep_interval_ms", String(c.sweepInterval)),
+            StatLine("storage_stripes", String(c.storageStripes)),
+        ]
+    }
+
+    public func connectionStats() -> [ConnectionStats] {
+        let now = clock.seconds
+        var lines = listeners.map {
+            ConnectionStats(fd: $0.fd, address: Self.memcachedAddress($0.name), listenAddress: nil, state: "conn_listening",
+                            secondsSinceLastCommand: now - startTime)
+        }
+        for info in openConnections() {
+            lines.append(ConnectionStats(fd: info.fd, address: Self.memcachedAddress(info.peer),
+                                         listenAddress: Self.memcachedAddress(info.listenAddress), state: "conn_parse_cmd",
+                                         secondsSinceLastCommand: max(0, now - info.lastCommandTime)))
+        }
+        return lines
+    }
+
+    /// memcached writes addresses as `tcp:host:port`, `tcp6:[host]:port` or `unix:path`.
+    static func memcachedAddress(_ name: String) -> String {
+        if name.hasPrefix("unix") { return name.hasPrefix("unix:") ? name : "unix:" }
+        return name.hasPrefix("[") ? "tcp6:\(name)" : "tcp:\(name)"
+    }
+
+    public func resetServerStats() {
+        counters.totalConnections.store(0, ordering: .relaxed)
+        counters.rejectedConnections.store(0, ordering: .relaxed)
+        counters.outputOverflows.store(0, ordering: .relaxed)
+    }
+
+    public func setVerbosity(_ level: Int64) {
+        verbosity.store(Int(max(0, min(level, 3))), ordering: .relaxed)
+    }
+
+    public var shutdownEnabled: Bool { configuration.enableShutdown }
+
+    /// Stops the node exactly as SIGTERM does, through the listener thread's signal event.
+    public func requestShutdown() { kill(getpid(), SIGTERM) }
+}
+
+/// Counters that belong to the whole node rather than to one worker.
+final class GlobalCounters: Sendable {
+    let currentConnections = Atomic<Int>(0)
+    let totalConnections = Atomic<Int>(0)
+    let rejectedConnections = Atomic<Int>(0)
+    /// The most connections ever open at once (memcached's connection_structures).
+    let connectionStructures = Atomic<Int>(0)
+    /// Connections closed because their unread answers passed max_output_buffer.
+    let outputOverflows = Atomic<Int>(0)
+    let acceptingConnections = Atomic<Bool>(true)
+}
+
+/// One open client connection as other threads may see it (for `stats conns`).
+final class ConnectionInfo: Sendable {
+    let id: UInt64
+    let fd: Int32
+    let peer: String
+    let listenAddress: String
+    let openedAt: Int64
+    private let lastCommand: Atomic<Int64>
+
+    init(id: UInt64, fd: Int32, peer: String, listenAddress: String, openedAt: Int64) {
+        self.id = id
+        self.fd = fd
+        self.peer = peer
+        self.listenAddress = listenAddress
+        self.openedAt = openedAt
+        self.lastCommand = Atomic(openedAt)
+    }
+
+    /// Records activity; written only by the owning worker.
+    @inline(__always) func touch(_ now: Int64) {
+        if lastCommand.load(ordering: .relaxed) != now { lastCommand.store(now, ordering: .relaxed) }
+    }
+
+    var lastCommandTime: Int64 { lastCommand.load(ordering: .relaxed) }
+}
+
+/// The node's notion of now, read by workers per request without a system call and advanced by
+/// the listener thread's timer (every 10 ms), the way memcached keeps `current_time`.
+final class CoarseClock: Sendable {
+    private let secondsValue = Atomic<Int64>(0)
+    private let millisValue = Atomic<UInt64>(0)
+
+    init() { tick() }
+
+    var seconds: Int64 { secondsValue.load(ordering: .relaxed) }
+    var millis: UInt64 { millisValue.load(ordering: .relaxed) }
+
+    func tick() {
+        var ts = timespec()
+        clock_gettime(CLOCK_REALTIME, &ts)
+        secondsValue.store(Int64(ts.tv_sec), ordering: .relaxed)
+        millisValue.store(UInt64(ts.tv_sec) * 1000 + UInt64(ts.tv_nsec / 1_000_000), ordering: .relaxed)
+    }
+}

@@ -1,0 +1,167 @@
+import Synchronization
+
+extension Store {
+    // MARK: flush_all
+
+    /// Immediate: every item stored so far (cas below a fresh version) is invalid, and a pending
+    /// delayed flush is dropped. Delayed: at the deadline, items whose version's physical time is
+    /// before the deadline become invalid; a later call replaces the pending one (memcached keeps
+    /// one `oldest_live`). memcached's own deadline lands up to a second early (it stores
+    /// deadline - 1 on a 1 s clock); ours is the deadline itself.
+    func flush(delay: Int64) {
+        let now = currentTime
+        let at = delay > 0 ? Int64(Expiry.absolute(delay, now: now)) : now
+        if at <= now {
+            let cutoff = versions.next()
+            pendingFlush.withLock { $0 = (at: 0, cutoff: 0) }
+            pendingFlushAt.store(0, ordering: .relaxed)
+            raiseFlushCutoff(to: cutoff)
+        } else {
+            let cutoff = HybridLogicalClock.floor(millis: UInt64(at) * 1000)
+            pendingFlush.withLock { $0 = (at: at, cutoff: cutoff) }
+            pendingFlushAt.store(at, ordering: .relaxed)
+        }
+    }
+
+    func applyDueFlush(now: Int64) {
+        let due: UInt64? = pendingFlush.withLock { pending in
+            guard pending.at != 0 && now >= pending.at else { return nil }
+            let cutoff = pending.cutoff
+            pending = (at: 0, cutoff: 0)
+            return cutoff
+        }
+        if let due {
+            pendingFlushAt.store(0, ordering: .relaxed)
+            raiseFlushCutoff(to: due)
+        }
+    }
+
+    private func raiseFlushCutoff(to cutoff: UInt64) {
+        var current = flushCutoff.load(ordering: .relaxed)
+        while current < cutoff {
+            let (exchanged, original) = flushCutoff.compareExchange(expected: current, desired: cutoff, ordering: .relaxed)
+            if exchanged { return }
+            current = original
+        }
+    }
+
+    // MARK: Background sweep
+
+    func sweep(budget: Int) -> Int {
+        let now = currentTime
+        let cutoff = flushCutoff.load(ordering: .relaxed)
+        var examined = 0
+        var removed = 0
+        var stripesFinished = 0
+        while examined < budget && stripesFinished < stripeCount {
+            let index = sweepStripe.load(ordering: .relaxed) & (stripeCount - 1)
+            let s = stripe(index)
+            var garbage = Garbage()
+            lock(s)
+            var bucket = s.pointee.sweepBucket
+            while bucket < s.pointee.bucketCount && examined < budget {
+                var slot = s.pointee.buckets + bucket * Stripe.pointerSize
+                while let raw = slot.load(as: UnsafeMutableRawPointer?.self) {
+                    let item = Item(raw)
+                    examined += 1
+                    if deadness(item, now: now, cutoff: cutoff) != .live {
+                        reclaimLocked(s, item, slot: slot, garbage: &garbage)  // slot now holds the next item
+                        removed += 1
+                    } else {
+                        slot = raw
+                    }
+                }
+                examined += 1
+                bucket += 1
+            }
+            let finished = bucket >= s.pointee.bucketCount
+            s.pointee.sweepBucket = finished ? 0 : bucket
+            unlock(s)
+            release(garbage)
+            if finished {
+                sweepStripe.store((index + 1) & (stripeCount - 1), ordering: .relaxed)
+                stripesFinished += 1
+            }
+        }
+        return removed
+    }
+
+    // MARK: cache_memlimit
+
+    func changeMemoryLimit(_ bytes: Int) {
+        memoryLimit.store(bytes, ordering: .relaxed)
+        guard evictionsEnabled else { return }
+        while usedMemory.load(ordering: .relaxed) > memoryLimit.load(ordering: .relaxed) {
+            let start = evictCursor.add(1, ordering: .relaxed).newValue & (stripeCount - 1)
+            if !evictOne(preferring: start) { break }
+        }
+    }
+
+    // MARK: Statistics
+
+    func collectStatistics() -> StoreStatistics {
+        let now = currentTime
+        var stats = StoreStatistics()
+        var classes = (0..<SizeClasses.chunkSizes.count).map { SizeClassStatistics(id: $0, chunkSize: SizeClasses.chunkSizes[$0]) }
+        var bucketBytes = 0
+        for i in 0..<stripeCount {
+            let s = stripe(i)
+            lock(s)
+            stats.totalItems += s.pointee.totalItems
+            stats.getExpired += s.pointee.getExpired
+            stats.getFlushed += s.pointee.getFlushed
+            stats.hashBuckets += s.pointee.bucketCount
+            bucketBytes += s.pointee.bucketBytes
+            if let tail = s.pointee.tail { stats.oldestItemAge = max(stats.oldestItemAge, now - Int64(Item(tail).atime)) }
+            for c in 1..<SizeClasses.chunkSizes.count {
+                let counters = s.pointee.classes[c]
+                classes[c].items += counters.items
+                classes[c].requestedBytes += counters.requestedBytes
+                classes[c].memory += counters.memory
+                classes[c].evicted += counters.evicted
+                classes[c].evictedNonzero += counters.evictedNonzero
+                classes[c].evictedUnfetched += counters.evictedUnfetched
+                classes[c].expiredUnfetched += counters.expiredUnfetched
+                classes[c].reclaimed += counters.reclaimed
+                classes[c].outOfMemory += counters.outOfMemory
+                classes[c].getHits += counters.getHits
+                classes[c].setCommands += counters.setCommands
+                classes[c].deleteHits += counters.deleteHits
+                classes[c].incrHits += counters.incrHits
+                classes[c].decrHits += counters.decrHits
+                classes[c].casHits += counters.casHits
+                classes[c].casBadval += counters.casBadval
+                classes[c].touchHits += counters.touchHits
+            }
+            unlock(s)
+        }
+        for c in classes.dropFirst() {
+            stats.currItems += c.items
+            stats.bytes += c.requestedBytes
+            stats.evictions += c.evicted
+            stats.evictedUnfetched += c.evictedUnfetched
+            stats.expiredUnfetched += c.expiredUnfetched
+            stats.reclaimed += c.reclaimed
+            stats.outOfMemory += c.outOfMemory
+            let zero = SizeClassStatistics(id: c.id, chunkSize: c.chunkSize)
+            if c != zero { stats.sizeClasses.append(c) }
+        }
+        stats.hashBytes = bucketBytes
+        stats.usedMemory = usedMemory.load(ordering: .relaxed)
+        stats.limitMaxbytes = memoryLimit.load(ordering: .relaxed)
+        stats.stripes = stripeCount
+        return stats
+    }
+
+    func zeroStatistics() {
+        for i in 0..<stripeCount {
+            let s = stripe(i)
+            lock(s)
+            s.pointee.totalItems = 0
+            s.pointee.getExpired = 0
+            s.pointee.getFlushed = 0
+            for c in 0..<SizeClasses.chunkSizes.count { s.pointee.classes[c].resetCounters() }
+            unlock(s)
+        }
+    }
+}

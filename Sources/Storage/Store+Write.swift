@@ -1,0 +1,229 @@
+extension Store {
+    /// `set add replace append prepend cas`, `ms`.
+    func storeItem(_ key: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer, _ request: StoreRequest) -> StoreOutcome {
+        let hash = KeyHash.hash(key)
+        let stripeNumber = stripeIndex(hash)
+        let s = stripe(stripeNumber)
+        let size = SizeClasses.memcachedItemSize(keyLength: key.count, valueLength: value.count, flags: request.flags)
+
+        // memcached first allocates an item for the data alone, so these fail in every mode.
+        if size > maxItemSize {
+            failStore(key, hash: hash, drop: request.dropExistingOnFailure, sizeClass: SizeClasses.largestClass, countOOM: false)
+            return .tooLarge
+        }
+        if request.mode == .append || request.mode == .prepend {
+            return appendOrPrepend(key, value, request, hash: hash, stripeNumber: stripeNumber)
+        }
+        let charge = MemoryCharge.chunk(forRequest: Item.blockSize(keyLength: key.count, valueLength: value.count))
+        let now = currentTime
+        var allocated: Item? = nil
+        if reserve(charge, preferring: stripeNumber) {
+            allocated = Item.allocate(
+                key: key, valueLength: value.count, flags: request.flags,
+                exptime: Expiry.absolute(request.exptime, now: now), now: UInt32(clamping: now))
+            if allocated == nil { usedMemory.subtract(charge, ordering: .relaxed) }
+        }
+        guard let item = allocated else {
+            failStore(key, hash: hash, drop: request.dropExistingOnFailure, sizeClass: SizeClasses.classID(forSize: size), countOOM: true)
+            return .outOfMemory
+        }
+        if value.count > 0 { item.valuePointer.copyMemory(from: value.baseAddress!, byteCount: value.count) }
+
+        var mode = request.mode
+        if request.compareCas != nil && (mode == .set || mode == .replace) { mode = .cas }
+        let compare = request.compareCas ?? 0
+
+        var garbage = Garbage()
+        var outcome: StoreOutcome
+        var link = false
+        lock(s)
+        let found = lookupLocked(s, hash, key, now: now, cutoff: flushCutoff.load(ordering: .relaxed), garbage: &garbage)
+        let counters = s.pointee.classes + item.sizeClass
+        counters.pointee.setCommands += 1
+        switch mode {
+        case .set:
+            link = true
+        case .add:
+            if let old = found?.item {
+                // add on an existing item only bumps it (memcached's do_item_update).
+                old.atime = UInt32(clamping: now)
+                s.pointee.lruBumpLocked(old, now: UInt32(clamping: now), interval: lruBumpInterval)
+            } else {
+                link = true
+            }
+        case .replace:
+            link = found != nil
+        case .cas:
+            if let old = found?.item {
+                let oldCounters = s.pointee.classes + old.sizeClass
+                if compare != 0 && compare == old.cas {
+                    oldCounters.pointee.casHits += 1
+                    link = true
+                } else if request.invalidate && compare != 0 && compare < old.cas {
+                    // ms I with an older cas: store, but stale, keeping TTL and win token.
+                    oldCounters.pointee.casHits += 1
+                    item.exptime = old.exptime
+                    item.set(Item.Bit.stale)
+                    if old.has(Item.Bit.tokenSent) { item.set(Item.Bit.tokenSent) }
+                    link = true
+                } else {
+                    oldCounters.pointee.casBadval += 1
+                }
+            }
+        case .append, .prepend:
+            preconditionFailure("handled above")
+        }
+
+        if link {
+            let cas = versions.next()
+            item.cas = cas
+            outcome = .stored(cas: cas)
+            if Expiry.isExpired(item.exptime, now: now) {
+                // Stored already expired (negative exptime): the old item goes, nothing is visible.
+                if let found {
+                    s.pointee.unlinkLocked(found.item, slot: found.slot)
+                    garbage.push(found.item)
+                }
+                s.pointee.totalItems += 1
+                garbage.push(item)
+            } else if let found {
+                s.pointee.replaceLocked(found.item, slot: found.slot, with: item)
+                garbage.push(found.item)
+            } else {
+                s.pointee.linkLocked(item, hash: hash)
+                growIfNeededLocked(s, keep: item)
+            }
+        } else {
+            switch mode {
+            case .cas: outcome = found == nil ? .notFound : .exists
+            default: outcome = .notStored
+            }
+            garbage.push(item)
+        }
+        unlock(s)
+        release(garbage)
+        return outcome
+    }
+
+    /// A store that could not allocate: count it, and (memcached's `set`, every `ms`) delete the
+    /// key's current item so stale data does not persist.
+    private func failStore(_ key: UnsafeRawBufferPointer, hash: UInt64, drop: Bool, sizeClass: Int, countOOM: Bool) {
+        let s = stripe(stripeIndex(hash))
+        var garbage = Garbage()
+        lock(s)
+        let counters = s.pointee.classes + sizeClass
+        counters.pointee.setCommands += 1
+        if countOOM { counters.pointee.outOfMemory += 1 }
+        if drop, let found = s.pointee.findLocked(hash, key) {
+            s.pointee.unlinkLocked(found.item, slot: found.slot)
+            garbage.push(found.item)
+        }
+        unlock(s)
+        release(garbage)
+    }
+
+    /// append/prepend: the new size is known only from the old item, so look, drop the lock,
+    /// reserve and fill, then re-check under the lock that the item is the same (same cas) and
+    /// copy its value in. Retries if it changed meanwhile.
+    private func appendOrPrepend(
+        _ key: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer, _ request: StoreRequest,
+        hash: UInt64, stripeNumber: Int
+    ) -> StoreOutcome {
+        let s = stripe(stripeNumber)
+        let compare = request.compareCas ?? 0
+        while true {
+            let now = currentTime
+            var garbage = Garbage()
+            lock(s)
+            guard let old = lookupLocked(s, hash, key, now: now, cutoff: flushCutoff.load(ordering: .relaxed), garbage: &garbage)?.item else {
+                (s.pointee.classes + SizeClasses.classID(forSize: SizeClasses.memcachedItemSize(
+                    keyLength: key.count, valueLength: value.count, flags: request.flags))).pointee.setCommands += 1
+                unlock(s)
+                release(garbage)
+                return .notStored
+            }
+            if compare != 0 && compare != old.cas {
+                (s.pointee.classes + old.sizeClass).pointee.setCommands += 1
+                unlock(s)
+                release(garbage)
+                return .exists
+            }
+            let oldCas = old.cas
+            let oldLength = old.valueLength
+            let oldFlags = old.flags
+            unlock(s)
+            release(garbage)
+            garbage = Garbage()
+
+            let newLength = oldLength + value.count
+            if SizeClasses.memcachedItemSize(keyLength: key.count, valueLength: newLength, flags: oldFlags) > maxItemSize {
+                return .notStored
+            }
+            let charge = MemoryCharge.chunk(forRequest: Item.blockSize(keyLength: key.count, valueLength: newLength))
+            guard reserve(charge, preferring: stripeNumber) else { return .notStored }
+            guard let item = Item.allocate(key: key, valueLength: newLength, flags: oldFlags, exptime: 0, now: UInt32(clamping: now)) else {
+                usedMemory.subtract(charge, ordering: .relaxed)
+                return .notStored
+            }
+            let newDataOffset = request.mode == .append ? oldLength : 0
+            if value.count > 0 {
+                (item.valuePointer + newDataOffset).copyMemory(from: value.baseAddress!, byteCount: value.count)
+            }
+
+            lock(s)
+            guard let again = lookupLocked(s, hash, key, now: now, cutoff: flushCutoff.load(ordering: .relaxed), garbage: &garbage),
+                  again.item.cas == oldCas
+            else {
+                unlock(s)
+                garbage.push(item)
+                release(garbage)
+                continue
+            }
+            let current = again.item
+            let oldDataOffset = request.mode == .append ? 0 : value.count
+            (item.valuePointer + oldDataOffset).copyMemory(from: current.valuePointer, byteCount: oldLength)
+            item.exptime = current.exptime
+            let cas = versions.next()
+            item.cas = cas
+            (s.pointee.classes + item.sizeClass).pointee.setCommands += 1
+            s.pointee.replaceLocked(current, slot: again.slot, with: item)
+            garbage.push(current)
+            unlock(s)
+            release(garbage)
+            return .stored(cas: cas)
+        }
+    }
+
+    /// `delete`, `md`.
+    func deleteItem(_ key: UnsafeRawBufferPointer, _ request: DeleteRequest) -> DeleteOutcome {
+        let hash = KeyHash.hash(key)
+        let s = stripe(stripeIndex(hash))
+        let now = currentTime
+        var garbage = Garbage()
+        var outcome: DeleteOutcome
+        lock(s)
+        if let found = lookupLocked(s, hash, key, now: now, cutoff: flushCutoff.load(ordering: .relaxed), garbage: &garbage) {
+            let item = found.item
+            if let compare = request.compareCas, compare != item.cas {
+                outcome = .exists
+            } else if request.invalidate {
+                // md I: keep the item, mark it stale, new cas, and let the next reader win again.
+                if let ttl = request.ttl { item.exptime = Expiry.absolute(ttl, now: now) }
+                item.set(Item.Bit.stale)
+                item.clear(Item.Bit.tokenSent)
+                item.cas = versions.next()
+                outcome = .deleted
+            } else {
+                (s.pointee.classes + item.sizeClass).pointee.deleteHits += 1
+                s.pointee.unlinkLocked(item, slot: found.slot)
+                garbage.push(item)
+                outcome = .deleted
+            }
+        } else {
+            outcome = .notFound
+        }
+        unlock(s)
+        release(garbage)
+        return outcome
+    }
+}

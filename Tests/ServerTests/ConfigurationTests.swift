@@ -1,0 +1,127 @@
+import Testing
+@testable import Server
+
+/// The command line, the TOML file and --print-config, all driven by one option table.
+@Suite struct ConfigurationTests {
+    func parse(_ args: [String], file: String = "") throws -> LaunchRequest {
+        try LaunchOptions.parse(args, readFile: { _ in file })
+    }
+
+    func run(_ args: [String], file: String = "") throws -> Configuration {
+        guard case .run(let c, _) = try parse(args, file: file) else {
+            Issue.record("expected a run request for \(args)")
+            return Configuration()
+        }
+        return c
+    }
+
+    @Test func defaultsServeOneLocalNode() throws {
+        let c = try run([])
+        #expect(c.port == 11211)
+        #expect(c.listen == ["127.0.0.1"])
+        #expect(c.threads == 4)
+        #expect(c.memoryLimit == 64)
+        #expect(c.connLimit == 1024)
+        #expect(c.maxItemSize == 1 << 20)
+        #expect(c.maxOutputBuffer == 16 << 20)
+    }
+
+    @Test func debianMemcachedConfLineStartsUnchanged() throws {
+        let c = try run(["-d", "-u", "memcache", "-P", "/var/run/memcached/memcached.pid", "-m", "64", "-p", "11211", "-l", "127.0.0.1"])
+        #expect(c.daemonize)
+        #expect(c.user == "memcache")
+        #expect(c.pidfile == "/var/run/memcached/memcached.pid")
+        #expect(c.memoryLimit == 64)
+        #expect(c.listen == ["127.0.0.1"])
+    }
+
+    @Test(arguments: [
+        (["-p11300"], \Configuration.port, 11300),
+        (["--port=11301"], \Configuration.port, 11301),
+        (["--port", "11302"], \Configuration.port, 11302),
+        (["-t", "2"], \Configuration.threads, 2),
+        (["--conn-limit", "10"], \Configuration.connLimit, 10),
+        (["-c", "10"], \Configuration.connLimit, 10),
+        (["-I", "2m"], \Configuration.maxItemSize, 2 << 20),
+        (["-I", "512k"], \Configuration.maxItemSize, 512 << 10),
+        (["--max-item-size=1048576"], \Configuration.maxItemSize, 1 << 20),
+        (["-vv"], \Configuration.verbose, 2),
+        (["-v", "-v"], \Configuration.verbose, 2),
+        (["-o", "max_output_buffer=4m"], \Configuration.maxOutputBuffer, 4 << 20),
+        (["--max-output-buffer", "4m"], \Configuration.maxOutputBuffer, 4 << 20),
+    ] as [([String], WritableKeyPath<Configuration, Int>, Int)])
+    func integerFlags(args: [String], key: WritableKeyPath<Configuration, Int>, expected: Int) throws {
+        #expect(try run(args)[keyPath: key] == expected)
+    }
+
+    @Test func listenRepeatsAndCommas() throws {
+        #expect(try run(["-l", "127.0.0.1,::1"]).listen == ["127.0.0.1", "::1"])
+        #expect(try run(["-l", "127.0.0.1", "-l", "[::1]"]).listen == ["127.0.0.1", "::1"])
+    }
+
+    @Test(arguments: ["--bogus", "-x", "-Q"])
+    func unknownFlagIsAnErrorThatNamesIt(flag: String) {
+        do {
+            _ = try parse([flag])
+            Issue.record("\(flag) was accepted")
+        } catch {
+            #expect(error.description.contains(flag))
+        }
+    }
+
+    @Test func udpOtherThanZeroIsRefusedWithAReason() throws {
+        #expect(try run(["-U", "0"]).udpPort == 0)
+        #expect(throws: ConfigurationError.self) { _ = try parse(["-U", "11211"]) }
+        do { _ = try parse(["-U", "11211"]) } catch { #expect(error.description.contains("UDP")) }
+    }
+
+    @Test func unknownExtendedOptionsAreWarnedNotFatal() throws {
+        guard case .run(_, let warnings) = try parse(["-o", "modern,frobnicate=1"]) else {
+            Issue.record("expected run")
+            return
+        }
+        #expect(warnings.count == 2)
+        #expect(warnings.contains { $0.contains("frobnicate") })
+    }
+
+    @Test func flagsOverrideTheFile() throws {
+        let toml = """
+        port = 12000
+        threads = 3
+        max_item_size = "2m"
+        listen = ["127.0.0.1", "::1"]
+        """
+        let c = try run(["--config", "x.toml", "-p", "12001"], file: toml)
+        #expect(c.port == 12001)
+        #expect(c.threads == 3)
+        #expect(c.maxItemSize == 2 << 20)
+        #expect(c.listen == ["127.0.0.1", "::1"])
+    }
+
+    @Test func unknownOrMistypedFileKeysAreErrors() {
+        #expect(throws: ConfigurationError.self) { _ = try run(["--config", "x"], file: "prot = 1") }
+        #expect(throws: ConfigurationError.self) { _ = try run(["--config", "x"], file: "port = \"abc\"") }
+        #expect(throws: ConfigurationError.self) { _ = try run(["--config", "x"], file: "port = [") }
+    }
+
+    @Test func printConfigIsValidTOMLThatReadsBackTheSame() throws {
+        guard case .printConfig(let c, _) = try parse(["--print-config", "-p", "12345", "-I", "2m", "-l", "::1", "-M"]) else {
+            Issue.record("expected printConfig")
+            return
+        }
+        let text = LaunchOptions.renderTOML(c)
+        // One help comment per key.
+        let keys = text.split(separator: "\n").filter { !$0.hasPrefix("#") && $0.contains(" = ") }
+        #expect(keys.count == OptionTable.all.count)
+        var back = Configuration()
+        try LaunchOptions.applyTOML(text, source: "printed", to: &back)
+        #expect(back == c)
+    }
+
+    @Test func durationsAndSizes() throws {
+        #expect(try ValueParsing.durationMillis("200ms", name: "x") == 200)
+        #expect(try ValueParsing.durationMillis("1s", name: "x") == 1000)
+        #expect(try ValueParsing.size("1m", name: "x") == 1 << 20)
+        #expect(throws: ConfigurationError.self) { _ = try ValueParsing.size("1q", name: "x") }
+    }
+}

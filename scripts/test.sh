@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Command two: the whole test suite — unit tests of every module and the integration tests that
+# run the release binary against real clients (memccapable, pymemcache) and memcached itself.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/lib/deps.sh
+ensure_packages libevent-dev pkg-config memcached libmemcached-tools python3-pymemcache netcat-openbsd procps
+# Debian's memcached package may have started its service on 11211; the tests use free ports,
+# but a stray daemon is not ours to leave running in CI.
+if [ "${CI:-}" = "true" ] && command -v service >/dev/null; then service memcached stop >/dev/null 2>&1 || true; fi
+
+echo "== building release binary"
+swift build -c release
+export RINGCACHED_BIN="$PWD/.build/release/ringcached"
+echo "== running tests"
+swift test "$@"
