@@ -1,6 +1,8 @@
 extension Store {
     /// `get`/`gets`/`gat`/`gats`/`mg`. See `ReadOptions` for the flags it applies.
-    func readItem<R>(_ key: UnsafeRawBufferPointer, _ options: ReadOptions, _ body: (borrowing ItemView) -> R) -> ReadResult<R> {
+    /// Not generic on purpose: see `Store.read`.
+    @usableFromInline
+    func readItem(_ key: UnsafeRawBufferPointer, _ options: ReadOptions, _ body: (borrowing ItemView) -> Void) -> ReadStatus {
         let hash = KeyHash.hash(key)
         let stripeNumber = stripeIndex(hash)
         let s = stripe(stripeNumber)
@@ -81,7 +83,7 @@ extension Store {
             ttlBefore: created ? -1 : ttlBefore, lastAccessAgo: created ? 0 : lastAccessAgo,
             fetchedBefore: created ? false : fetchedBefore, stale: stale, won: won,
             alreadyWon: tokenSentBefore && !created, sizeClass: item.sizeClass, totalSize: item.memcachedSize)
-        let result = body(view)
+        body(view)
 
         if options.bumpLRU {
             item.set(Item.Bit.fetched)
@@ -90,7 +92,7 @@ extension Store {
         }
         unlock(s)
         release(garbage)
-        return created ? .vivified(result) : .hit(result)
+        return created ? .vivified : .hit
     }
 
     /// `touch <key> <exptime>`.

@@ -114,6 +114,11 @@ public enum ReadResult<R> {
 
 extension ReadResult: Sendable where R: Sendable {}
 
+/// What the non-generic read core did; `Store.read` turns it into a `ReadResult`.
+@usableFromInline enum ReadStatus {
+    case hit, miss, vivified
+}
+
 /// Storage command mode.
 public enum StoreMode: UInt8, Sendable {
     case set, add, replace, append, prepend, cas
@@ -456,8 +461,17 @@ public final class Store: @unchecked Sendable {
 
     /// Looks the key up and hands the item to `body` under the stripe lock.
     /// Counts `get_expired`/`get_flushed` when it finds a dead item.
+    ///
+    /// Inlinable so it is specialized where it is called: a generic call through the module
+    /// boundary would look up `ReadResult<R>`'s metadata on every read.
+    @inlinable
     public func read<R>(_ key: UnsafeRawBufferPointer, _ options: ReadOptions, _ body: (borrowing ItemView) -> R) -> ReadResult<R> {
-        readItem(key, options, body)
+        var result: R? = nil
+        switch readItem(key, options, { view in result = body(view) }) {
+        case .miss: return .miss
+        case .hit: return .hit(result.unsafelyUnwrapped)
+        case .vivified: return .vivified(result.unsafelyUnwrapped)
+        }
     }
 
     public func store(_ key: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer, _ request: StoreRequest) -> StoreOutcome {

@@ -87,25 +87,88 @@ public struct MetaFlags: Sendable, Equatable {
     public var flagText: Span = .empty
     /// `O<token>`: opaque, the bytes after the `O` (at most 31: memcached limits the whole token,
     /// `O` included, to 32). Answers echo the token verbatim, `O` included.
-    public var opaque: Span? = nil
+    @inlinable public var opaque: Span? {
+        get { present & Self.hasOpaque != 0 ? Span(start: Int(opaqueStart), count: Int(opaqueCount)) : nil }
+        set {
+            if let v = newValue {
+                present |= Self.hasOpaque
+                opaqueStart = Int32(truncatingIfNeeded: v.start)
+                opaqueCount = Int32(truncatingIfNeeded: v.count)
+            } else {
+                present &= ~Self.hasOpaque
+            }
+        }
+    }
     /// `T<token>`: TTL.
-    public var ttl: Int64? = nil
+    @inlinable public var ttl: Int64? {
+        get { present & Self.hasTTL != 0 ? ttlValue : nil }
+        set { ttlValue = newValue ?? 0; present = newValue == nil ? present & ~Self.hasTTL : present | Self.hasTTL }
+    }
     /// `N<token>`: vivify (mg) / auto-create (ma) with this TTL.
-    public var vivifyTTL: Int64? = nil
+    @inlinable public var vivifyTTL: Int64? {
+        get { present & Self.hasVivify != 0 ? vivifyValue : nil }
+        set { vivifyValue = newValue ?? 0; present = newValue == nil ? present & ~Self.hasVivify : present | Self.hasVivify }
+    }
     /// `R<token>`: recache threshold in seconds.
-    public var recacheThreshold: Int64? = nil
+    @inlinable public var recacheThreshold: Int64? {
+        get { present & Self.hasRecache != 0 ? recacheValue : nil }
+        set { recacheValue = newValue ?? 0; present = newValue == nil ? present & ~Self.hasRecache : present | Self.hasRecache }
+    }
     /// `C<token>`: compare CAS.
-    public var compareCas: UInt64? = nil
+    @inlinable public var compareCas: UInt64? {
+        get { present & Self.hasCas != 0 ? casValue : nil }
+        set { casValue = newValue ?? 0; present = newValue == nil ? present & ~Self.hasCas : present | Self.hasCas }
+    }
     /// `F<token>`: client flags.
-    public var clientFlags: UInt32? = nil
+    @inlinable public var clientFlags: UInt32? {
+        get { present & Self.hasClientFlags != 0 ? clientFlagsValue : nil }
+        set {
+            clientFlagsValue = newValue ?? 0
+            present = newValue == nil ? present & ~Self.hasClientFlags : present | Self.hasClientFlags
+        }
+    }
     /// `D<token>`: delta for `ma` (default 1).
-    public var delta: UInt64? = nil
+    @inlinable public var delta: UInt64? {
+        get { present & Self.hasDelta != 0 ? deltaValue : nil }
+        set { deltaValue = newValue ?? 0; present = newValue == nil ? present & ~Self.hasDelta : present | Self.hasDelta }
+    }
     /// `J<token>`: initial value for `ma` auto-create (default 0).
-    public var initial: UInt64? = nil
+    @inlinable public var initial: UInt64? {
+        get { present & Self.hasInitial != 0 ? initialValue : nil }
+        set { initialValue = newValue ?? 0; present = newValue == nil ? present & ~Self.hasInitial : present | Self.hasInitial }
+    }
     /// `M<token>`: mode character (`ms`: S E A P R; `ma`: I + D -), as written. The parser has
     /// checked it is one of those for `ms` and `ma` (upper case only, as memcached 1.6.18);
     /// `mg` and `md` accept and ignore any.
-    public var mode: UInt8? = nil
+    @inlinable public var mode: UInt8? {
+        get { present & Self.hasMode != 0 ? modeValue : nil }
+        set { modeValue = newValue ?? 0; present = newValue == nil ? present & ~Self.hasMode : present | Self.hasMode }
+    }
+
+    // Compact storage behind the optionals above: a `Command` is copied by value on every parse,
+    // and Swift's `Int64?` takes 16 bytes; this keeps `MetaFlags` at 88 bytes instead of 147.
+    @usableFromInline var casValue: UInt64 = 0
+    @usableFromInline var deltaValue: UInt64 = 0
+    @usableFromInline var initialValue: UInt64 = 0
+    @usableFromInline var ttlValue: Int64 = 0
+    @usableFromInline var vivifyValue: Int64 = 0
+    @usableFromInline var recacheValue: Int64 = 0
+    /// The opaque span; the parser never hands out offsets beyond Int32 (it refuses longer lines).
+    @usableFromInline var opaqueStart: Int32 = 0
+    @usableFromInline var opaqueCount: Int32 = 0
+    @usableFromInline var clientFlagsValue: UInt32 = 0
+    @usableFromInline var present: UInt16 = 0
+    @usableFromInline var modeValue: UInt8 = 0
+
+    @usableFromInline static var hasOpaque: UInt16 { 1 }
+    @usableFromInline static var hasTTL: UInt16 { 2 }
+    @usableFromInline static var hasVivify: UInt16 { 4 }
+    @usableFromInline static var hasRecache: UInt16 { 8 }
+    @usableFromInline static var hasCas: UInt16 { 16 }
+    @usableFromInline static var hasClientFlags: UInt16 { 32 }
+    @usableFromInline static var hasDelta: UInt16 { 64 }
+    @usableFromInline static var hasInitial: UInt16 { 128 }
+    @usableFromInline static var hasMode: UInt16 { 256 }
 
     public init() {}
 
@@ -117,6 +180,12 @@ public struct MetaFlags: Sendable, Equatable {
 
     @inlinable public func has(_ letter: UInt8) -> Bool { letters & MetaFlags.bit(letter) != 0 }
     @inlinable public mutating func insert(_ letter: UInt8) { letters |= MetaFlags.bit(letter) }
+
+    public static func == (a: MetaFlags, b: MetaFlags) -> Bool {
+        a.letters == b.letters && a.flagText == b.flagText && a.opaque == b.opaque && a.ttl == b.ttl
+            && a.vivifyTTL == b.vivifyTTL && a.recacheThreshold == b.recacheThreshold && a.compareCas == b.compareCas
+            && a.clientFlags == b.clientFlags && a.delta == b.delta && a.initial == b.initial && a.mode == b.mode
+    }
 }
 
 /// One meta command. The key is as written; with the `b` flag it is base64 and the

@@ -25,6 +25,8 @@ extension Parser {
     ) -> ParseResult {
         guard let key = tokens.next() else { return reject(ErrorResponse.error, consumed) }
         if key.count > Parser.maxKeyLength { return reject(ErrorResponse.badCommandLineFormat, consumed) }
+        // MetaFlags keeps the opaque's offset in 32 bits; no client sends a 2 GB meta line.
+        if consumed > Int(Int32.max) { return reject(ErrorResponse.badCommandLineFormat, consumed) }
         var datalen = Span.empty
         if kind == .set {
             guard let d = tokens.next() else { return reject(ErrorResponse.badCommandLineFormat, consumed) }

@@ -35,23 +35,30 @@ import Testing
         #expect(c.listen == ["127.0.0.1"])
     }
 
+    /// (arguments, TOML key of the setting, expected value as --print-config renders it)
     @Test(arguments: [
-        (["-p11300"], \Configuration.port, 11300),
-        (["--port=11301"], \Configuration.port, 11301),
-        (["--port", "11302"], \Configuration.port, 11302),
-        (["-t", "2"], \Configuration.threads, 2),
-        (["--conn-limit", "10"], \Configuration.connLimit, 10),
-        (["-c", "10"], \Configuration.connLimit, 10),
-        (["-I", "2m"], \Configuration.maxItemSize, 2 << 20),
-        (["-I", "512k"], \Configuration.maxItemSize, 512 << 10),
-        (["--max-item-size=1048576"], \Configuration.maxItemSize, 1 << 20),
-        (["-vv"], \Configuration.verbose, 2),
-        (["-v", "-v"], \Configuration.verbose, 2),
-        (["-o", "max_output_buffer=4m"], \Configuration.maxOutputBuffer, 4 << 20),
-        (["--max-output-buffer", "4m"], \Configuration.maxOutputBuffer, 4 << 20),
-    ] as [([String], WritableKeyPath<Configuration, Int>, Int)])
-    func integerFlags(args: [String], key: WritableKeyPath<Configuration, Int>, expected: Int) throws {
-        #expect(try run(args)[keyPath: key] == expected)
+        (["-p11300"], "port", "11300"),
+        (["--port=11301"], "port", "11301"),
+        (["--port", "11302"], "port", "11302"),
+        (["-t", "2"], "threads", "2"),
+        (["--conn-limit", "10"], "conn_limit", "10"),
+        (["-c", "10"], "conn_limit", "10"),
+        (["-m", "128"], "memory_limit", "128"),
+        (["-I", "2m"], "max_item_size", "\"2m\""),
+        (["-I", "512k"], "max_item_size", "\"512k\""),
+        (["--max-item-size=1048576"], "max_item_size", "\"1m\""),
+        (["-vv"], "verbose", "2"),
+        (["-v", "-v"], "verbose", "2"),
+        (["-M"], "disable_evictions", "true"),
+        (["-o", "max_output_buffer=4m"], "max_output_buffer", "\"4m\""),
+        (["--max-output-buffer", "4m"], "max_output_buffer", "\"4m\""),
+        (["--sweep-interval", "200ms"], "sweep_interval", "\"200ms\""),
+        (["-s", "/tmp/rc.sock", "-a", "755"], "unix_mask", "\"755\""),
+    ])
+    func flagsSetTheirSetting(args: [String], key: String, expected: String) throws {
+        let c = try run(args)
+        let spec = try #require(OptionTable.spec(tomlKey: key))
+        #expect(spec.render(c) == expected)
     }
 
     @Test func listenRepeatsAndCommas() throws {
@@ -64,15 +71,17 @@ import Testing
         do {
             _ = try parse([flag])
             Issue.record("\(flag) was accepted")
-        } catch {
+        } catch let error as ConfigurationError {
             #expect(error.description.contains(flag))
+        } catch {
+            Issue.record("unexpected error \(error)")
         }
     }
 
     @Test func udpOtherThanZeroIsRefusedWithAReason() throws {
         #expect(try run(["-U", "0"]).udpPort == 0)
         #expect(throws: ConfigurationError.self) { _ = try parse(["-U", "11211"]) }
-        do { _ = try parse(["-U", "11211"]) } catch { #expect(error.description.contains("UDP")) }
+        do { _ = try parse(["-U", "11211"]) } catch let error as ConfigurationError { #expect(error.description.contains("UDP")) } catch {}
     }
 
     @Test func unknownExtendedOptionsAreWarnedNotFatal() throws {
