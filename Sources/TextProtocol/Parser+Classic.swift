@@ -60,6 +60,7 @@ extension Parser {
         if length < 0 || length > Int32.max - 2 { return reject(failure, consumed) }
         let block = Int(length) + 2
         if block > maxItemSize {
+            rejectedTooLarge = true
             if kind == .set { staleKey = StaleKey(key: key, base64: false) }
             let response = noreply ? ErrorResponse.silent : ErrorResponse.objectTooLarge
             return .reject(response: response, consumed: consumed, swallow: block)

@@ -15,7 +15,7 @@ struct MetaFlagProblems {
 extension Parser {
     /// memcached refuses a meta command line of more than this many tokens (MFLAG_MAX_OPT_LENGTH,
     /// counting its end marker): 17 flags for `mg md ma`, 16 for `ms`.
-    static let maxMetaTokens = 20
+    static let maxMetaTokens = 21
     /// Longest `O` token, the `O` included.
     static let maxOpaqueToken = 32
 
@@ -80,6 +80,7 @@ extension Parser {
             }
             if problems.opaqueTooLong { return reject(ErrorResponse.opaqueTooLong, consumed, swallow: swallow) }
             if length + 2 > maxItemSize {
+                rejectedTooLarge = true
                 // memcached drops the key's current item in every mode (`q` hides no error).
                 staleKey = StaleKey(key: key, base64: flags.has(UInt8(ascii: "b")))
                 return reject(ErrorResponse.objectTooLarge, consumed, swallow: swallow)

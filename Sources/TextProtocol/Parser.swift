@@ -40,6 +40,11 @@ public struct Parser: Sendable {
     /// `replace`, `append`, `prepend` and `cas` leave it alone). nil after every other result.
     public internal(set) var staleKey: StaleKey? = nil
 
+    /// The last result was `.reject` for a data block over the item size limit (memcached's
+    /// `store_too_large` counter), whatever the command and even when `noreply` left the
+    /// response empty. false after every other result.
+    public internal(set) var rejectedTooLarge = false
+
     public init(maxItemSize: Int = 1 << 20) {
         self.maxItemSize = maxItemSize
     }
@@ -49,6 +54,7 @@ public struct Parser: Sendable {
         scanned = 0
         pending = .none
         staleKey = nil
+        rejectedTooLarge = false
     }
 
     /// How many bytes the front of the buffer must hold before the pending storage command is
@@ -59,6 +65,7 @@ public struct Parser: Sendable {
     /// Parses the command at the front of `buffer` (the connection's unread bytes).
     public mutating func parse(_ buffer: UnsafeRawBufferPointer) -> ParseResult {
         staleKey = nil
+        rejectedTooLarge = false
         let count = buffer.count
         guard count > 0, let base = buffer.baseAddress else { return .needMoreData }
 

@@ -1,12 +1,10 @@
 import Foundation
 import Testing
 @Test func zzDebugStop() throws {
-    let t0 = Date()
     let server = try ServerProcess.start()
-    print("started", Date().timeIntervalSince(t0))
-    let c = try server.connect()
-    print("alive", c.isAlive(), Date().timeIntervalSince(t0))
-    let t1 = Date()
+    let f = ProcStatus.fields(pid: server.pid)!
+    print("child", f["SigBlk"]!, f["SigIgn"]!, f["SigCgt"]!)
+    let me = ProcStatus.fields(pid: getpid())!
+    print("self", me["SigBlk"]!, me["SigIgn"]!, me["SigCgt"]!)
     server.stop()
-    print("stopped", Date().timeIntervalSince(t1))
 }

@@ -150,6 +150,7 @@ let storageRows: [TranscriptRow] = [
                   mc: "STORED\r\n" + tooLarge + "VALUE q 0 1\r\nx\r\nEND\r\n"),
     TranscriptRow("set n 4294967296 0 1\r\nx\r\n", "{set n}", mc: "STORED\r\n (flags 0)"),
     TranscriptRow("set n -1 0 1\r\nx\r\n", badFormat + "ERROR\r\n", mc: badFormat + "ERROR\r\n"),
+    TranscriptRow("set n \r5 0 1\r\nx\r\nget n\r\n", "{set n}{get n}", mc: "STORED\r\nVALUE n 5 1\r\nx\r\nEND\r\n"),
     TranscriptRow("set n 5x 0 1\r\nx\r\n", badFormat + "ERROR\r\n", mc: badFormat + "ERROR\r\n"),
     TranscriptRow("set n 0x5 0 1\r\nx\r\n", badFormat + "ERROR\r\n", mc: badFormat + "ERROR\r\n"),
     TranscriptRow("set n 0 0 2147483647\r\nx\r\n", badFormat + "ERROR\r\n", mc: badFormat + "ERROR\r\n"),
@@ -189,6 +190,7 @@ let retrievalRows: [TranscriptRow] = [
     TranscriptRow("gat 10\r\n", "{gat 10}", mc: "END\r\n"),
     TranscriptRow("gats 1\r\n", "{gats 1}", mc: "END\r\n"),
     TranscriptRow("gats 10 foo\r\n", "{gats 10 foo}", mc: "END\r\n"),
+    TranscriptRow("gat -1 k1 k2\r\n", "{gat -1 k1 k2}", mc: "END\r\n"),
     TranscriptRow("gat x foo\r\n", exptimeError, mc: exptimeError),
     TranscriptRow("gat +5 z\r\n", "{gat 5 z}", mc: "VALUE z 0 1\r\nx\r\nEND\r\n"),
     TranscriptRow("gat 99999999999 z\r\n", "{gat 1215752191 z}", mc: "VALUE z 0 1\r\nx\r\nEND\r\n"),
@@ -205,6 +207,7 @@ let retrievalRows: [TranscriptRow] = [
 
 let otherClassicRows: [TranscriptRow] = [
     TranscriptRow("delete\r\n", "ERROR\r\n", mc: "ERROR\r\n"),
+    TranscriptRow("set noreply 0 0 1\r\nx\r\ndelete noreply\r\n", "{set noreply}{delete noreply}", mc: "STORED\r\nDELETED\r\n"),
     TranscriptRow("delete e\r\n", "{delete e}", mc: "DELETED\r\n"),
     TranscriptRow("delete e 0\r\n", "{delete e}", mc: "NOT_FOUND\r\n"),
     TranscriptRow("delete e 1\r\n", usage, mc: usage),
@@ -365,6 +368,13 @@ let metaRows: [TranscriptRow] = [
     TranscriptRow("mg ==== b v k\r\n", "CLIENT_ERROR error decoding key\r\n", mc: "CLIENT_ERROR error decoding key\r\n"),
     TranscriptRow("mg Zm9v bxyz v k\r\n", "{mg Zm9v}", mc: "EN kZm9v b\r\n"),
     TranscriptRow("mg foo b\r\n", "CLIENT_ERROR error decoding key\r\n", mc: "CLIENT_ERROR error decoding key\r\n"),
+    TranscriptRow("mg A=== b k\r\n", "CLIENT_ERROR error decoding key\r\n", mc: "CLIENT_ERROR error decoding key\r\n"),
+    TranscriptRow("mg Zm\t9v b k\r\n", "{mg Zm\t9v}", mc: "HD kfoo\r\n (a hit prints the decoded key raw, no b)"),
+    TranscriptRow("mg Zm 9v b k\r\n", "CLIENT_ERROR invalid flag\r\n", mc: "CLIENT_ERROR invalid flag\r\n"),
+    TranscriptRow("mg +/8= b k\r\n", "{mg +/8=}", mc: "EN k+/8= b\r\n"),
+    TranscriptRow("mg k O\r\n", "{mg k}", mc: "EN O\r\n"),
+    TranscriptRow("mg k Oab12 T30 N-1 R5 P/x Lpath\r\n", "{mg k}", mc: "HD Oab12 W\r\n"),
+    TranscriptRow("me k bb\r\n", "{me k}", mc: "EN\r\n"),
     // ms
     TranscriptRow("ms foo 2\r\nhi\r\nmg foo v\r\n", "{ms foo hi}{mg foo}", mc: "HD\r\nVA 2\r\nhi\r\n"),
     TranscriptRow("ms foo\r\nhi\r\n", badFormat + "ERROR\r\n", mc: badFormat + "ERROR\r\n"),

@@ -92,3 +92,42 @@ struct Base64Tests {
         }
     }
 }
+
+@Suite("MetaFlags storage")
+struct MetaFlagsTests {
+    @Test("every optional field reads back what was set, and nil")
+    func roundTrip() {
+        var f = MetaFlags()
+        #expect(f.opaque == nil && f.ttl == nil && f.vivifyTTL == nil && f.recacheThreshold == nil && f.compareCas == nil)
+        #expect(f.clientFlags == nil && f.delta == nil && f.initial == nil && f.mode == nil)
+        f.opaque = Span(start: 7, count: 3)
+        f.ttl = Int64.min
+        f.vivifyTTL = -1
+        f.recacheThreshold = Int64.max
+        f.compareCas = UInt64.max
+        f.clientFlags = UInt32.max
+        f.delta = 0
+        f.initial = 42
+        f.mode = UInt8(ascii: "E")
+        #expect(f.opaque == Span(start: 7, count: 3))
+        #expect(f.ttl == Int64.min && f.vivifyTTL == -1 && f.recacheThreshold == Int64.max)
+        #expect(f.compareCas == UInt64.max && f.clientFlags == UInt32.max && f.delta == 0 && f.initial == 42)
+        #expect(f.mode == UInt8(ascii: "E"))
+        var g = f
+        #expect(g == f)
+        g.delta = nil
+        #expect(g.delta == nil && g != f)
+        g.delta = 0
+        #expect(g == f)
+        f.opaque = nil
+        f.ttl = nil
+        f.mode = nil
+        #expect(f.opaque == nil && f.ttl == nil && f.mode == nil && f.vivifyTTL == -1)
+    }
+
+    @Test("a command stays small enough to move without memcpy")
+    func size() {
+        #expect(MemoryLayout<Command>.size <= 120)
+        #expect(MemoryLayout<ParseResult>.size <= 128)
+    }
+}

@@ -146,9 +146,11 @@ struct ParserLimitsTests {
         let key = p.staleKey.map { k in bytes.withUnsafeBytes { SimulatedConnection.string($0, k.key) } }
         #expect(key == stale)
         #expect(p.staleKey?.base64 == (stale == nil ? nil : line.contains(" b")))
-        // The next result clears it.
+        #expect(p.rejectedTooLarge)
+        // The next result clears both.
         _ = Array("mn\r\n".utf8).withUnsafeBytes { p.parse($0) }
         #expect(p.staleKey == nil)
+        #expect(!p.rejectedTooLarge)
     }
 
     @Test("the largest block that passes the parser's check is awaited")
@@ -162,7 +164,9 @@ struct ParserLimitsTests {
     @Test("bad data chunk consumes exactly length + 2 bytes")
     func badChunkAccounting() {
         let bytes = Array("set k 0 0 3\r\nabcdefg\r\n".utf8)
-        #expect(parseOnce(bytes) == .reject(response: ErrorResponse.badDataChunk, consumed: 13 + 5, swallow: 0))
+        var p = Parser()
+        #expect(bytes.withUnsafeBytes { p.parse($0) } == .reject(response: ErrorResponse.badDataChunk, consumed: 13 + 5, swallow: 0))
+        #expect(!p.rejectedTooLarge && p.staleKey == nil)
         let quiet = Array("set k 0 0 3 noreply\r\nabcdefg\r\n".utf8)
         #expect(parseOnce(quiet) == .reject(response: "", consumed: 21 + 5, swallow: 0))
         let meta = Array("ms k 3 q\r\nabcdefg\r\n".utf8)
