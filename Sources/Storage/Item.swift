@@ -19,7 +19,7 @@ import Darwin
 /// 44 flags      client flags                         (4)
 /// 48 valueLen                                        (4)
 /// 52 keyLen     1...250                              (1)
-/// 53 bits       fetched / stale / token sent         (1)
+/// 53 bits       fetched / stale / token sent / binary key (1)
 /// 54 sizeClass  memcached's class id of the item     (1)
 /// 55 (unused)                                        (1)
 /// 56 key bytes, then value bytes
@@ -43,6 +43,7 @@ struct Item: Equatable {
         static let fetched: UInt8 = 1
         static let stale: UInt8 = 2
         static let tokenSent: UInt8 = 4
+        static let binaryKey: UInt8 = 8
     }
 
     @inline(__always) var hnext: UnsafeMutableRawPointer? {
@@ -125,6 +126,7 @@ struct Item: Equatable {
     static func allocate(
         key: UnsafeRawBufferPointer, valueLength: Int, flags: UInt32, exptime: UInt32, now: UInt32
     ) -> Item? {
+        precondition(key.count > 0 && key.count <= 250, "Storage: keys are 1...250 bytes")
         let size = blockSize(keyLength: key.count, valueLength: valueLength)
         guard let raw = malloc(size) else { return nil }
         let item = Item(raw)

@@ -28,8 +28,24 @@ enum SizeClasses {
 
     static var largestClass: Int { chunkSizes.count - 1 }
 
+    /// Sizes up to this are looked up in `smallTable` (by 8-byte steps) instead of searched.
+    static let smallLimit = 16 * 1024
+
+    /// Class id for every size up to `smallLimit`, in 8-byte steps. Built once, never freed.
+    nonisolated(unsafe) static let smallTable: UnsafeMutablePointer<UInt8> = {
+        let entries = smallLimit / 8 + 1
+        let table = UnsafeMutablePointer<UInt8>.allocate(capacity: entries)
+        for step in 0..<entries { table[step] = UInt8(searchClassID(forSize: step * 8)) }
+        return table
+    }()
+
     /// The class memcached would put an item of this size in (larger items: the largest class).
-    static func classID(forSize size: Int) -> Int {
+    @inline(__always) static func classID(forSize size: Int) -> Int {
+        if size <= smallLimit { return Int(smallTable[(size + 7) >> 3]) }
+        return searchClassID(forSize: size)
+    }
+
+    static func searchClassID(forSize size: Int) -> Int {
         // Binary search over ~40 sorted entries.
         var low = 1
         var high = chunkSizes.count - 1

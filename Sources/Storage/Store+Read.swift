@@ -82,7 +82,8 @@ extension Store {
             exptime: Int64(item.exptime), ttlRemaining: Expiry.remaining(item.exptime, now: now),
             ttlBefore: created ? -1 : ttlBefore, lastAccessAgo: created ? 0 : lastAccessAgo,
             fetchedBefore: created ? false : fetchedBefore, stale: stale, won: won,
-            alreadyWon: tokenSentBefore && !created, sizeClass: item.sizeClass, totalSize: item.memcachedSize)
+            alreadyWon: tokenSentBefore && !created, sizeClass: item.sizeClass, totalSize: item.memcachedSize,
+            vivified: created, binaryKey: item.has(Item.Bit.binaryKey))
         body(view)
 
         if options.bumpLRU {
@@ -128,7 +129,8 @@ extension Store {
             info = DebugInfo(
                 exp: item.exptime == 0 ? -1 : now - Int64(item.exptime),
                 lastAccessAgo: now - Int64(item.atime), cas: item.cas,
-                fetched: item.has(Item.Bit.fetched), sizeClass: item.sizeClass, size: item.memcachedSize)
+                fetched: item.has(Item.Bit.fetched), sizeClass: item.sizeClass, size: item.memcachedSize,
+                binaryKey: item.has(Item.Bit.binaryKey))
         }
         unlock(s)
         release(garbage)

@@ -28,6 +28,7 @@ extension Store {
             return .outOfMemory
         }
         if value.count > 0 { item.valuePointer.copyMemory(from: value.baseAddress!, byteCount: value.count) }
+        if request.binaryKey { item.set(Item.Bit.binaryKey) }
 
         var mode = request.mode
         if request.compareCas != nil && (mode == .set || mode == .replace) { mode = .cas }

@@ -99,6 +99,12 @@ public struct ItemView {
     public let sizeClass: Int
     /// The item's total size as memcached counts it (`me size`).
     public let totalSize: Int
+    /// This read's `N` created the item (also told by `ReadResult.vivified`, but only after the
+    /// closure ran).
+    public let vivified: Bool
+    /// The item was stored by `ms <base64 key> b` (memcached's ITEM_KEY_BINARY): `mg k` echoes the
+    /// key base64-encoded with ` b`, and `me` prints it base64-encoded.
+    public let binaryKey: Bool
 
     /// `mg s`: the value's length.
     @inlinable public var size: Int { value.count }
@@ -139,10 +145,14 @@ public struct StoreRequest: Sendable, Equatable {
     /// On `.tooLarge`/`.outOfMemory`, delete the key's current item (memcached does this for
     /// `set`, and for every `ms`). Defaults to `mode == .set`.
     public var dropExistingOnFailure: Bool
+    /// `ms ... b`: mark the item's key as binary (see `ItemView.binaryKey`). memcached keeps the
+    /// mark only on items a set/add/replace/cas creates: append/prepend, and an incr/decr that
+    /// needs a longer value, make an unmarked item; an in-place incr/decr and `md I` keep it.
+    public var binaryKey: Bool
 
     public init(
         mode: StoreMode, flags: UInt32 = 0, exptime: Int64 = 0, compareCas: UInt64? = nil,
-        invalidate: Bool = false, dropExistingOnFailure: Bool? = nil
+        invalidate: Bool = false, dropExistingOnFailure: Bool? = nil, binaryKey: Bool = false
     ) {
         self.mode = mode
         self.flags = flags
@@ -150,6 +160,7 @@ public struct StoreRequest: Sendable, Equatable {
         self.compareCas = compareCas
         self.invalidate = invalidate
         self.dropExistingOnFailure = dropExistingOnFailure ?? (mode == .set)
+        self.binaryKey = binaryKey
     }
 }
 
@@ -255,9 +266,11 @@ public enum ArithmeticOutcome: Sendable, Equatable {
     case outOfMemory
 }
 
-/// `me <key>`: `ME <key> exp=<> la=<> cas=<> fetch=<yes|no> cls=<> size=<>`.
+/// `me <key>`: `ME <key> exp=<> la=<> cas=<> fetch=<yes|no> cls=<> size=<>`. Every field holds
+/// exactly what memcached prints.
 public struct DebugInfo: Sendable, Equatable {
-    /// Seconds to live, -1 = never.
+    /// memcached prints `current_time - exptime`: the negated remaining TTL (`-47` for 47 s
+    /// left), and -1 for never. Print it as is.
     public var exp: Int64
     /// Seconds since last access.
     public var lastAccessAgo: Int64
@@ -265,14 +278,17 @@ public struct DebugInfo: Sendable, Equatable {
     public var fetched: Bool
     public var sizeClass: Int
     public var size: Int
+    /// `me` prints the key base64-encoded when set (see `ItemView.binaryKey`).
+    public var binaryKey: Bool
 
-    public init(exp: Int64, lastAccessAgo: Int64, cas: UInt64, fetched: Bool, sizeClass: Int, size: Int) {
+    public init(exp: Int64, lastAccessAgo: Int64, cas: UInt64, fetched: Bool, sizeClass: Int, size: Int, binaryKey: Bool = false) {
         self.exp = exp
         self.lastAccessAgo = lastAccessAgo
         self.cas = cas
         self.fetched = fetched
         self.sizeClass = sizeClass
         self.size = size
+        self.binaryKey = binaryKey
     }
 }
 

@@ -20,6 +20,18 @@ enum NumberParsing {
     static func scan(_ base: UnsafeRawPointer, _ span: Span) -> (negative: Bool, magnitude: UInt64)? {
         var i = span.start
         let end = span.end
+        // The common case: up to 18 plain digits, which cannot overflow.
+        if span.count > 0 && span.count <= 18 {
+            var value: UInt64 = 0
+            while i < end {
+                let d = base.load(fromByteOffset: i, as: UInt8.self) &- UInt8(ascii: "0")
+                if d > 9 { break }
+                value = value &* 10 &+ UInt64(d)
+                i &+= 1
+            }
+            if i == end { return (false, value) }
+            i = span.start
+        }
         while i < end && isSpace(base.load(fromByteOffset: i, as: UInt8.self)) { i &+= 1 }
         var negative = false
         if i < end {

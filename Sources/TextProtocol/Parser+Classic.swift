@@ -41,20 +41,31 @@ extension Parser {
     mutating func storage(
         _ kind: StoreKind, _ base: UnsafeRawPointer, _ tokens: inout LineTokens, _ consumed: Int, _ available: Int
     ) -> ParseResult {
-        let args = Arguments(&tokens)
-        let needed = kind == .cas ? 5 : 4
-        guard args.count == needed || args.count == needed + 1 else { return reject(ErrorResponse.error, consumed) }
-        let noreply = Parser.isNoreply(base, args.last)
+        // Hot path: the tokens are taken one by one, no `Arguments`.
+        guard let key = tokens.next(), let flagsToken = tokens.next(), let exptimeToken = tokens.next(),
+            let lengthToken = tokens.next()
+        else { return reject(ErrorResponse.error, consumed) }
+        var last = lengthToken
+        var casToken = Span.empty
+        if kind == .cas {
+            guard let c = tokens.next() else { return reject(ErrorResponse.error, consumed) }
+            casToken = c
+            last = c
+        }
+        if let extra = tokens.next() {
+            if tokens.next() != nil { return reject(ErrorResponse.error, consumed) }
+            last = extra
+        }
+        let noreply = Parser.isNoreply(base, last)
         let failure = noreply ? ErrorResponse.silent : ErrorResponse.badCommandLineFormat
-        let key = args.t0
         if key.count > Parser.maxKeyLength { return reject(failure, consumed) }
-        guard let flags = NumberParsing.uint32(base, args.t1),
-            let exptime = NumberParsing.int32(base, args.t2),
-            let length = NumberParsing.int32(base, args.t3)
+        guard let flags = NumberParsing.uint32(base, flagsToken),
+            let exptime = NumberParsing.int32(base, exptimeToken),
+            let length = NumberParsing.int32(base, lengthToken)
         else { return reject(failure, consumed) }
         var casUnique: UInt64 = 0
         if kind == .cas {
-            guard let c = NumberParsing.uint64(base, args.t4) else { return reject(failure, consumed) }
+            guard let c = NumberParsing.uint64(base, casToken) else { return reject(failure, consumed) }
             casUnique = c
         }
         if length < 0 || length > Int32.max - 2 { return reject(failure, consumed) }

@@ -15,7 +15,7 @@ struct MetaFlagProblems {
 extension Parser {
     /// memcached refuses a meta command line of more than this many tokens (MFLAG_MAX_OPT_LENGTH,
     /// counting its end marker): 17 flags for `mg md ma`, 16 for `ms`.
-    static let maxMetaTokens = 21
+    static let maxMetaTokens = 20
     /// Longest `O` token, the `O` included.
     static let maxOpaqueToken = 32
 

@@ -5,10 +5,10 @@ import Testing
     @Test func vivifyOnMissThenZ() {
         let store = makeStore()
         let first = store.meta("v1", ReadOptions(vivifyTTL: 30))!
-        #expect(first.vivified && first.won && !first.alreadyWon && !first.stale)
+        #expect(first.vivified && first.viewSaidVivified && first.won && !first.alreadyWon && !first.stale)
         #expect(first.value == "" && first.ttl == 30 && first.ttlBefore == -1 && !first.fetchedBefore)
         let second = store.meta("v1", ReadOptions(vivifyTTL: 30))!
-        #expect(!second.vivified && !second.won && second.alreadyWon && !second.stale)
+        #expect(!second.vivified && !second.viewSaidVivified && !second.won && second.alreadyWon && !second.stale)
         #expect(second.fetchedBefore)  // the creating read counted as a fetch (memcached: h1)
         #expect(store.value("v1") == "")
         // Plain reads see Z too (memcached prints Z for any mg of it).
@@ -111,5 +111,31 @@ import Testing
         store.set("x", "v", exptime: 100)
         #expect(store.meta("x", ReadOptions(touchExptime: -1)) != nil)
         #expect(store.meta("x") == nil)
+    }
+
+    /// Verified against memcached 1.6.18 (`ms YQ== 1 b` then the command, then `mg a k`).
+    @Test func binaryKeyMarkFollowsMemcached() {
+        let store = makeStore()
+        func marked() -> Bool { store.meta("a")!.binaryKey }
+        store.set("a", "9", binaryKey: true)
+        #expect(marked() && store.debug("a")!.binaryKey)
+        store.set("a", "x", mode: .append)
+        #expect(!marked())  // append makes a new, unmarked item
+        store.set("a", "9", binaryKey: true)
+        _ = store.decr("a", 1)
+        #expect(marked())  // in place
+        store.set("a", "9", binaryKey: true)
+        _ = store.incr("a", 1)
+        #expect(!marked())  // "10" needed a longer item
+        store.set("a", "9", binaryKey: true)
+        store.delete("a", DeleteRequest(invalidate: true))
+        #expect(marked())
+        store.set("a", "z", mode: .set, cas: 1, invalidate: true)
+        #expect(!marked())  // the stale store is a new item from a request without b
+        store.set("a", "9", binaryKey: true)
+        store.set("a", "z")
+        #expect(!marked())
+        _ = store.meta("b", ReadOptions(vivifyTTL: 30))
+        #expect(!store.meta("b")!.binaryKey)
     }
 }

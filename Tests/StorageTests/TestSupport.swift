@@ -38,6 +38,8 @@ struct MetaFetched: Equatable {
     var fetchedBefore: Bool
     var lastAccessAgo: Int64
     var vivified: Bool
+    var binaryKey: Bool = false
+    var viewSaidVivified: Bool = false
 }
 
 extension Store {
@@ -49,17 +51,18 @@ extension Store {
     @discardableResult
     func set(
         _ key: String, _ value: String, flags: UInt32 = 0, exptime: Int64 = 0, mode: StoreMode = .set,
-        cas: UInt64? = nil, invalidate: Bool = false
+        cas: UInt64? = nil, invalidate: Bool = false, binaryKey: Bool = false
     ) -> StoreOutcome {
-        set(key, Array(value.utf8), flags: flags, exptime: exptime, mode: mode, cas: cas, invalidate: invalidate)
+        set(key, Array(value.utf8), flags: flags, exptime: exptime, mode: mode, cas: cas, invalidate: invalidate, binaryKey: binaryKey)
     }
 
     @discardableResult
     func set(
         _ key: String, _ value: [UInt8], flags: UInt32 = 0, exptime: Int64 = 0, mode: StoreMode = .set,
-        cas: UInt64? = nil, invalidate: Bool = false
+        cas: UInt64? = nil, invalidate: Bool = false, binaryKey: Bool = false
     ) -> StoreOutcome {
-        let request = StoreRequest(mode: mode, flags: flags, exptime: exptime, compareCas: cas, invalidate: invalidate)
+        let request = StoreRequest(
+            mode: mode, flags: flags, exptime: exptime, compareCas: cas, invalidate: invalidate, binaryKey: binaryKey)
         return Array(key.utf8).withUnsafeBytes { k in value.withUnsafeBytes { v in store(k, v, request) } }
     }
 
@@ -79,7 +82,8 @@ extension Store {
                 MetaFetched(
                     value: String(decoding: view.value, as: UTF8.self), cas: view.cas, ttl: view.ttlRemaining,
                     ttlBefore: view.ttlBefore, won: view.won, alreadyWon: view.alreadyWon, stale: view.stale,
-                    fetchedBefore: view.fetchedBefore, lastAccessAgo: view.lastAccessAgo, vivified: false)
+                    fetchedBefore: view.fetchedBefore, lastAccessAgo: view.lastAccessAgo, vivified: false,
+                    binaryKey: view.binaryKey, viewSaidVivified: view.vivified)
             }
         }
         switch result {

@@ -10,29 +10,30 @@ final class ServerProcess {
     let target: ServerTarget
     let port: UInt16
     let arguments: [String]
-    let process: Process
+    let child: ChildProcess
     let logPath: String
     private var stopped = false
 
-    var pid: Int32 { process.processIdentifier }
-    var isRunning: Bool { process.isRunning }
+    var pid: Int32 { child.pid }
+    var isRunning: Bool { child.isRunning }
+    var exit: ChildProcess.Exit? { _ = child.isRunning; return child.exit }
 
-    private init(target: ServerTarget, port: UInt16, arguments: [String], process: Process, logPath: String) {
+    private init(target: ServerTarget, port: UInt16, arguments: [String], child: ChildProcess, logPath: String) {
         self.target = target
         self.port = port
         self.arguments = arguments
-        self.process = process
+        self.child = child
         self.logPath = logPath
     }
 
     /// Starts `target` with the standard flags plus `extraArguments` on a free port, and waits until
     /// it accepts connections. Retries on a fresh port if the chosen one was taken meanwhile.
-    static func start(_ target: ServerTarget = .current, extraArguments: [String] = [],
-                      startTimeout: Double = 15) throws -> ServerProcess {
+    static func start(_ target: ServerTarget = .current, overrides: [String: String] = [:],
+                      extraArguments: [String] = [], startTimeout: Double = 15) throws -> ServerProcess {
         var lastError: Error?
         for _ in 0..<3 {
             let port = try freePort()
-            let server = try launch(target, port: port, arguments: target.standardArguments(port: port, extra: extraArguments))
+            let server = try launch(target, port: port, arguments: target.standardArguments(port: port, overrides: overrides, extra: extraArguments))
             do {
                 try server.waitUntilAccepting(timeout: startTimeout)
                 return server
@@ -48,34 +49,19 @@ final class ServerProcess {
     }
 
     /// Starts `target` with exactly `arguments` (no standard flags added), without waiting.
-    static func launch(_ target: ServerTarget, port: UInt16, arguments: [String]) throws -> ServerProcess {
+    static func launch(_ target: ServerTarget, port: UInt16, arguments: [String], setUID: uid_t? = nil) throws -> ServerProcess {
         try target.requireBinary()
-        let logPath = NSTemporaryDirectory() + "ringcache-it-\(getpid())-\(port)-\(UInt32.random(in: 0...UInt32.max)).log"
-        _ = FileManager.default.createFile(atPath: logPath, contents: nil)
-        guard let log = FileHandle(forWritingAtPath: logPath) else {
-            throw IntegrationError("cannot create log file \(logPath)")
-        }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: target.binary)
-        process.arguments = arguments
-        process.standardOutput = log
-        process.standardError = log
-        process.standardInput = FileHandle.nullDevice
-        do {
-            try process.run()
-        } catch {
-            throw IntegrationError("cannot start \(target.binary) \(arguments.joined(separator: " ")): \(error)")
-        }
-        try? log.close()
-        return ServerProcess(target: target, port: port, arguments: arguments, process: process, logPath: logPath)
+        let logPath = temporaryPath("server-\(port).log")
+        let child = try ChildProcess(target.binary, arguments, outputPath: logPath, setUID: setUID)
+        return ServerProcess(target: target, port: port, arguments: arguments, child: child, logPath: logPath)
     }
 
     /// Connects until the server accepts, failing early if it exits.
     func waitUntilAccepting(timeout: Double) throws {
         let deadline = Deadline(seconds: timeout)
         while true {
-            if !process.isRunning {
-                throw IntegrationError("\(describe) exited with status \(process.terminationStatus) before accepting connections\n\(logExcerpt)")
+            if !child.isRunning {
+                throw IntegrationError("\(describe) \(child.exit.map(String.init(describing:)) ?? "exited") before accepting connections\n\(logExcerpt)")
             }
             if let client = try? TestClient(port: port, connectTimeout: 0.5) {
                 client.close()
@@ -84,7 +70,7 @@ final class ServerProcess {
             if deadline.hasPassed {
                 throw IntegrationError("\(describe) did not accept connections within \(timeout) s\n\(logExcerpt)")
             }
-            usleep(20_000)
+            usleep(10_000)
         }
     }
 
@@ -92,26 +78,15 @@ final class ServerProcess {
     func stop(grace: Double = 5) {
         guard !stopped else { return }
         stopped = true
-        if process.isRunning {
-            kill(pid, SIGTERM)
-            if !waitForExit(timeout: grace) {
-                kill(pid, SIGKILL)
-                _ = waitForExit(timeout: 5)
-            }
+        if child.isRunning {
+            child.signal(SIGTERM)
+            if !child.waitForExit(timeout: grace) { child.forceStop() }
         }
         try? FileManager.default.removeItem(atPath: logPath)
     }
 
-    /// Polls until the process exited; returns false at the deadline.
     @discardableResult
-    func waitForExit(timeout: Double) -> Bool {
-        let deadline = Deadline(seconds: timeout)
-        while process.isRunning {
-            if deadline.hasPassed { return false }
-            usleep(10_000)
-        }
-        return true
-    }
+    func waitForExit(timeout: Double) -> Bool { child.waitForExit(timeout: timeout) }
 
     func connect(timeout: Double = 10) throws -> TestClient {
         try TestClient(port: port, timeout: timeout)
@@ -132,6 +107,11 @@ final class ServerProcess {
 
     /// Resident set size in bytes (VmRSS from /proc/PID/status).
     func rss() -> Int? { ProcStatus.rss(pid: pid) }
+}
+
+/// A fresh path in the temporary directory for this test process.
+func temporaryPath(_ suffix: String) -> String {
+    NSTemporaryDirectory() + "ringcache-it-\(getpid())-\(UInt32.random(in: 0...UInt32.max))-\(suffix)"
 }
 
 /// Reads /proc/PID/status.
@@ -183,36 +163,23 @@ func freePort() throws -> UInt16 {
 
 /// Runs a helper program to completion and captures its output.
 struct ToolRun {
-    let status: Int32
+    let status: ChildProcess.Exit
     let output: String
 
     static func run(_ executable: String, _ arguments: [String], timeout: Double,
-                    environment: [String: String]? = nil) throws -> ToolRun {
+                    environment: [String: String]? = nil, setUID: uid_t? = nil) throws -> ToolRun {
         guard FileManager.default.isExecutableFile(atPath: executable) else {
             throw IntegrationError("\(executable) is not installed")
         }
-        let outPath = NSTemporaryDirectory() + "ringcache-it-tool-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).out"
-        _ = FileManager.default.createFile(atPath: outPath, contents: nil)
+        let outPath = temporaryPath("tool.out")
         defer { try? FileManager.default.removeItem(atPath: outPath) }
-        guard let out = FileHandle(forWritingAtPath: outPath) else { throw IntegrationError("cannot create \(outPath)") }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        process.standardOutput = out
-        process.standardError = out
-        process.standardInput = FileHandle.nullDevice
-        if let environment { process.environment = environment }
-        try process.run()
-        try? out.close()
-        let deadline = Deadline(seconds: timeout)
-        while process.isRunning && !deadline.hasPassed { usleep(20_000) }
-        if process.isRunning {
-            kill(process.processIdentifier, SIGKILL)
-            while process.isRunning { usleep(10_000) }
-            let text = (try? String(contentsOfFile: outPath, encoding: .utf8)) ?? ""
+        let child = try ChildProcess(executable, arguments, outputPath: outPath, environment: environment, setUID: setUID)
+        let finished = child.waitForExit(timeout: timeout)
+        if !finished { child.forceStop() }
+        let text = (try? String(contentsOfFile: outPath, encoding: .utf8)) ?? ""
+        guard finished, let exit = child.exit else {
             throw IntegrationError("\(executable) \(arguments.joined(separator: " ")) did not finish within \(timeout) s; output:\n\(text)")
         }
-        let text = (try? String(contentsOfFile: outPath, encoding: .utf8)) ?? ""
-        return ToolRun(status: process.terminationStatus, output: text)
+        return ToolRun(status: exit, output: text)
     }
 }

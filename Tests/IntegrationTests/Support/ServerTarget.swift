@@ -37,9 +37,12 @@ struct ServerTarget: Sendable, CustomStringConvertible {
     var description: String { "\(flavor) (\(binary))" }
 
     /// The command line every test starts from: the flags ringcached and memcached share.
-    func standardArguments(port: UInt16, extra: [String] = []) -> [String] {
-        ["-p", String(port), "-l", "127.0.0.1", "-t", "4", "-m", "64", "-c", "1024", "-I", "1m", "-U", "0"]
-            + extra + rootArguments
+    /// `overrides` replaces the value of a standard flag (e.g. `["-c": "10"]`); `extra` is appended.
+    func standardArguments(port: UInt16, overrides: [String: String] = [:], extra: [String] = []) -> [String] {
+        let standard: [(String, String)] = [
+            ("-p", String(port)), ("-l", "127.0.0.1"), ("-t", "4"), ("-m", "64"), ("-c", "1024"), ("-I", "1m"), ("-U", "0"),
+        ]
+        return standard.flatMap { [$0.0, overrides[$0.0] ?? $0.1] } + extra + rootArguments
     }
 
     /// memcached refuses to run as root without `-u`; ringcached is started as it is.
