@@ -3,4 +3,5 @@
 #include <event2/event.h>
 #include <event2/thread.h>
 #include <sys/eventfd.h>
+#include <malloc.h>
 #endif

@@ -64,6 +64,8 @@ public final class Server {
             logger.critical("\(failure)")
             return 67
         }
+        ProcessTuning.limitMallocArenas(1)
+
         let names = sockets.map(\.1)
         let context = ServerContext(configuration: configuration, logger: logger, listeners: sockets.map { (fd: $0.0, name: $0.1) })
         let stats = (0..<configuration.threads).map { _ in WorkerStats() }

@@ -60,7 +60,11 @@ final class Connection: EventHandler {
         var rounds = 0
         reading: while rounds < 4 {
             rounds += 1
-            input.prepareForRead()
+            guard input.prepareForRead(limit: worker.inputLimit) else {
+                worker.logger.info("closing connection \(fd) (\(info.peer)): one command exceeds \(worker.inputLimit) bytes")
+                close()
+                return
+            }
             let room = input.freeCount
             switch Socket.read(fd, into: input.freeSpace, count: room) {
             case .bytes(let n):

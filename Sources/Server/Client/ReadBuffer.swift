@@ -23,22 +23,25 @@ struct ReadBuffer: ~Copyable {
     var freeCount: Int { capacity - end }
 
     /// Makes room to read: moves unread bytes to the front, and doubles the buffer when it is
-    /// already full of one unfinished command.
-    mutating func prepareForRead() {
+    /// already full of one unfinished command. Returns false, changing nothing, when that
+    /// command would need more than `limit` bytes: the caller closes the connection.
+    mutating func prepareForRead(limit: Int) -> Bool {
         if start == end {
             start = 0
             end = 0
             if capacity > ReadBuffer.normalCapacity { resize(to: ReadBuffer.normalCapacity) }
-            return
+            return true
         }
-        if end < capacity { return }
+        if end < capacity { return true }
         if start > 0 {
             (base).copyMemory(from: base + start, byteCount: end - start)
             end -= start
             start = 0
-            return
+            return true
         }
-        resize(to: capacity * 2)
+        guard capacity < limit else { return false }
+        resize(to: min(capacity * 2, limit))
+        return true
     }
 
     private mutating func resize(to newCapacity: Int) {

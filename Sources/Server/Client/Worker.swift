@@ -46,6 +46,9 @@ final class Worker: EventHandler {
     let stats: WorkerStats
     var executor: Executor
     let logger: Logger
+    /// The most input one command may occupy: the largest storage command (line + item + CRLF)
+    /// or a multi-get line, which memcached leaves unbounded but we must not.
+    let inputLimit: Int
     private var wakeup: Wakeup?
     private var connections: [Int32: Connection] = [:]
     /// Connections closed during a callback: released at the next callback, never inside their own.
@@ -58,6 +61,7 @@ final class Worker: EventHandler {
         self.stats = stats
         self.base = try EventBase()
         self.executor = Executor(store: context.store, stats: stats, context: context)
+        self.inputLimit = max(2 * context.configuration.maxItemSize, 4 << 20)
         var logger = context.logger
         logger[metadataKey: "worker"] = "\(index)"
         self.logger = logger

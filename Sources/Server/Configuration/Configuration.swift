@@ -38,7 +38,7 @@ public struct Configuration: Sendable, Equatable {
     /// Allow the `shutdown` command (-A).
     public var enableShutdown: Bool = false
     /// How often the background sweep looks for expired items, in milliseconds.
-    public var sweepInterval: Int = 1000
+    public var sweepInterval: Int = 100
     /// Striped-lock count of the hash table (power of two).
     public var storageStripes: Int = 64
 
