@@ -10,6 +10,7 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/LebJe/TOMLKit.git", from: "0.6.0"),
+        .package(url: "https://github.com/apple/swift-crypto.git", from: "3.12.3"),
     ],
     targets: [
         // libevent through pkg-config; the module map also links event_pthreads (never -levent).
@@ -23,6 +24,8 @@ let package = Package(
         // Pure: no I/O.
         .target(name: "TextProtocol"),
         .target(name: "Storage"),
+        // Pure: ketama ring, replica sets, membership, peer message codecs.
+        .target(name: "Cluster", dependencies: [.product(name: "Crypto", package: "swift-crypto")]),
         // Glue: workers, connections, the executor, stats, config.
         .target(
             name: "Server",
@@ -38,8 +41,9 @@ let package = Package(
         ),
         .testTarget(name: "TextProtocolTests", dependencies: ["TextProtocol"]),
         .testTarget(name: "StorageTests", dependencies: ["Storage"]),
+        .testTarget(name: "ClusterTests", dependencies: ["Cluster"]),
         .testTarget(name: "ServerTests", dependencies: ["Server", "TextProtocol", "Storage"]),
-        .testTarget(name: "IntegrationTests", dependencies: []),
+        .testTarget(name: "IntegrationTests", dependencies: [], exclude: ["Fixtures"]),
     ],
     swiftLanguageModes: [.v6]
 )

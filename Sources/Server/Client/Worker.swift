@@ -104,8 +104,10 @@ final class Worker: EventHandler {
     }
 
     func connectionClosed(_ connection: Connection) {
-        connections[connection.fd] = nil
+        // Keep it alive first: the caller is the connection itself, reached through an unretained
+        // callback context, and the dictionary may hold the only other reference.
         closedConnections.append(connection)
+        connections[connection.fd] = nil
         context.connectionEnded(connection.info)
         logger.info("closed connection \(connection.fd)")
     }
