@@ -94,6 +94,8 @@ case("set-length-garbage", send(b"set foo 0 0 3x\r\nbar\r\n"), send(b"get foo\r\
 case("set-missing-length", send(b"set foo 0 0\r\n"), send(b"get foo\r\n"))
 case("set-key-only", send(b"set foo\r\n"))
 case("set-no-args", send(b"set\r\n"))
+case("set-noreply-errors", send(b"set foo 0 0 -1 noreply\r\n"), send(b"set foo abc 0 1 noreply\r\nx\r\n"),
+     send(b"get foo\r\n"))
 case("set-noreply", send(b"set foo 0 0 3 noreply\r\nbar\r\n"), send(b"get foo\r\n"))
 case("set-misspelled-noreply", send(b"set foo 0 0 3 norepl\r\nbar\r\n"), send(b"get foo\r\n"))
 case("set-too-many-tokens", send(b"set foo 0 0 3 noreply extra\r\nbar\r\n"), send(b"get foo\r\n"))
@@ -170,6 +172,8 @@ case("delete-legacy-time", send(b"set foo 0 0 1\r\nx\r\n"), send(b"delete foo 0\
 case("touch", send(b"set foo 0 0 1\r\nx\r\n"), send(b"touch foo 100\r\n"), send(b"touch nokey 10\r\n"),
      send(b"mg foo t\r\n", wild=[meta(b"t", (99, 100))]), send(b"touch foo 0 noreply\r\n"), send(b"mg foo t\r\n"))
 case("touch-bad-args", send(b"touch foo\r\n"), send(b"touch foo abc\r\n"), send(b"touch\r\n"))
+case("touch-gat-key-too-long", send(b"touch " + K251 + b" 10\r\n"), send(b"gat 10 " + K251 + b"\r\n"),
+     send(b"gets " + K251 + b"\r\n"), send(b"delete " + K251 + b"\r\n"))
 case("touch-negative-expires", send(b"set foo 0 0 1\r\nx\r\n"), send(b"touch foo -1\r\n"), send(b"get foo\r\n"))
 
 # --- incr / decr --------------------------------------------------------------
@@ -191,6 +195,9 @@ case("incr-value-too-long", send(b"set n 0 0 21\r\n000000000000000000001\r\n"), 
      send(b"set n 0 0 20\r\n00000000000000000001\r\n"), send(b"incr n 1\r\n"), send(b"get n\r\n"))
 case("incr-noreply", send(b"set n 0 0 1\r\n1\r\n"), send(b"incr n 5 noreply\r\n"), send(b"decr n 2 noreply\r\n"),
      send(b"incr nokey 1 noreply\r\n"), send(b"get n\r\n"))
+case("incr-noreply-errors", send(b"set n 0 0 1\r\nx\r\n"), send(b"incr n 1 noreply\r\n"), send(b"incr n abc noreply\r\n"),
+     send(b"get n\r\n"))
+case("incr-decr-key-too-long", send(b"incr " + K251 + b" 1\r\n"), send(b"decr " + K251 + b" 1\r\n"))
 case("incr-keeps-flags", send(b"set n 42 0 1\r\n9\r\n"), send(b"incr n 1\r\n"), send(b"gets n\r\n", wild=[CAS_VALUE]))
 
 # --- flush_all / verbosity / misc ---------------------------------------------
@@ -198,6 +205,8 @@ case("flush-all", send(b"set a 0 0 1\r\nA\r\n"), send(b"flush_all\r\n"), send(b"
      send(b"set a 0 0 1\r\nB\r\n"), send(b"get a\r\n"))
 case("flush-all-noreply", send(b"set a 0 0 1\r\nA\r\n"), send(b"flush_all noreply\r\n"), send(b"get a\r\n"),
      send(b"set a 0 0 1\r\nB\r\n"), send(b"flush_all 0 noreply\r\n"), send(b"get a\r\n"))
+case("flush-all-delay-noreply", send(b"set a 0 0 1\r\nA\r\n"), send(b"flush_all 100 noreply\r\n"), send(b"get a\r\n"),
+     send(b"flush_all 0\r\n"), send(b"get a\r\n"))
 case("flush-all-bad-args", send(b"flush_all abc\r\n"), send(b"flush_all 1 2\r\n"), send(b"flush_all 0\r\n"))
 case("flush-all-negative", send(b"set a 0 0 1\r\nA\r\n"), send(b"flush_all -1\r\n"), send(b"get a\r\n"),
      send(b"set a 0 0 1\r\nB\r\n"), send(b"get a\r\n"))
@@ -269,6 +278,9 @@ case("ms-cas-compare", send(b"ms foo 1 c\r\nx\r\n", wild=[meta(b"c", "=c")]), se
      send(b"ms foo 1 C{$c}\r\nz\r\n"), send(b"ms foo 1 C{$c}\r\nw\r\n"), send(b"ms nokey 1 C5\r\nq\r\n"), send(b"mg foo v\r\n"))
 case("ms-invalidate", send(b"ms foo 1 c\r\nx\r\n", wild=[meta(b"c", "=c")]), send(b"ms foo 1 c\r\ny\r\n", wild=[meta(b"c")]),
      send(b"ms foo 1 I C{$c}\r\nz\r\n"), send(b"mg foo v\r\n"), send(b"mg foo v\r\n"))
+case("ms-invalidate-without-cas", send(b"ms foo 1\r\nx\r\n"), send(b"ms foo 1 I\r\ny\r\n"), send(b"mg foo v\r\n"))
+case("md-invalidate-quiet-and-missing", send(b"md nokey I\r\n"), send(b"ms foo 1\r\nx\r\n"), send(b"md foo I q\r\nmn\r\n"),
+     send(b"mg foo v\r\n"), send(b"md foo\r\n"), send(b"mg foo v\r\n"))
 case("ms-modes", send(b"ms foo 1 ME\r\na\r\n"), send(b"ms foo 1 ME\r\nb\r\n"), send(b"ms foo 1 MA\r\nc\r\n"),
      send(b"ms foo 1 MP\r\nd\r\n"), send(b"ms foo 1 MR\r\ne\r\n"), send(b"mg foo v\r\n"), send(b"ms bar 1 MR\r\nf\r\n"),
      send(b"ms bar 1 MA\r\ng\r\n"), send(b"ms bar 1 MP\r\nh\r\n"), send(b"ms bar 1 MS\r\ni\r\n"), send(b"mg bar v\r\n"))

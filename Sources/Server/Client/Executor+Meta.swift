@@ -61,7 +61,8 @@ extension Executor {
                     case MetaLetter.h:
                         out.append(item.fetchedBefore ? " h1" : " h0")
                     case MetaLetter.k:
-                        Executor.appendKey(key, binary: binary, &out)
+                        // On a hit memcached prints the key as the item was stored (binary or not).
+                        Executor.appendKey(key, binary: item.binaryKey, &out)
                     case MetaLetter.l:
                         out.append(" l")
                         out.append(signed: item.lastAccessAgo)
@@ -148,7 +149,7 @@ extension Executor {
         }
         let request = StoreRequest(
             mode: mode, flags: f.clientFlags ?? 0, exptime: f.ttl ?? 0, compareCas: f.compareCas,
-            invalidate: f.has(MetaLetter.I), dropExistingOnFailure: true)
+            invalidate: f.has(MetaLetter.I), dropExistingOnFailure: true, binaryKey: f.has(MetaLetter.b))
         let outcome = store.store(key, spanBytes(buffer, m.data), request)
         // memcached turns set/replace with C into a cas; only that counts cas hits/misses/badval.
         countStore(outcome, casMode: f.compareCas != nil && (mode == .set || mode == .replace))
@@ -292,9 +293,9 @@ extension Executor {
                 return
             }
             out.append("ME ")
-            // memcached prints a binary key base64-encoded, without the ` b` of `k`.
-            // TODO: decide by the item's binary-key bit once Storage keeps one (notes-for-storage.md).
-            if base64 {
+            // memcached prints the key base64-encoded (without the ` b` of `k`) only when the item
+            // was stored with a binary key; how this request wrote the key does not matter.
+            if info.binaryKey {
                 Executor.appendBase64(key, &out)
             } else {
                 out.append(key)

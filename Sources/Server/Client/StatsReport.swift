@@ -77,11 +77,14 @@ public enum StatsReport {
     }
 
     /// `stats items`: per size class that holds items, `STAT items:<class>:<name> <value>`.
-    /// memcached's hot/warm/cold LRU figures, ages and crawler counters have no counterpart.
+    /// memcached's hot/warm/cold LRU figures and crawler counters have no counterpart. Our LRU
+    /// is per stripe, not per class, so `age` is the age of the store's least recently used
+    /// item, the same for every class.
     public static func items(_ store: StoreStatistics, into out: inout OutputBuffer) {
         for c in store.sizeClasses where c.items > 0 {
             let p = "items:\(c.id):"
             line(p + "number", Int64(c.items), &out)
+            line(p + "age", store.oldestItemAge, &out)
             line(p + "mem_requested", Int64(c.requestedBytes), &out)
             line(p + "evicted", c.evicted, &out)
             line(p + "evicted_nonzero", c.evictedNonzero, &out)
