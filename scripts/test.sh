@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib/deps.sh
-ensure_packages libevent-dev pkg-config memcached libmemcached-tools python3-pymemcache netcat-openbsd procps
+ensure_packages libevent-dev pkg-config memcached libmemcached-tools python3-pymemcache nutcracker netcat-openbsd procps
 # Debian's memcached package may have started its service on 11211; the tests use free ports,
 # but a stray daemon is not ours to leave running in CI.
 if [ "${CI:-}" = "true" ] && command -v service >/dev/null; then service memcached stop >/dev/null 2>&1 || true; fi

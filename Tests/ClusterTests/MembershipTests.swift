@@ -1,0 +1,101 @@
+import Testing
+@testable import Cluster
+
+@Suite struct MembershipTests {
+    static let seeds = ["127.0.0.1:11213", "127.0.0.1:11211", "127.0.0.1:11212@31212"].map(address)
+
+    @Test func staticMembersAreTheSeedsSortedAndAlive() throws {
+        let m = try Membership(local: address("127.0.0.1:11212@31212"), seeds: Self.seeds)
+        #expect(m.members.map(\.address.advertise) == ["127.0.0.1:11211", "127.0.0.1:11212", "127.0.0.1:11213"])
+        #expect(m.members.allSatisfy { $0.state == .alive && $0.incarnation == 0 })
+        let ring = m.makeRing()
+        #expect(ring.localIndex == NodeIndex(1))
+        #expect(ring.count == 480)
+        #expect(ring.digest == m.ringDigest)
+    }
+
+    @Test func everyNodeBuildsTheSameRingWhateverTheSeedOrder() throws {
+        let a = try Membership(local: address("127.0.0.1:11211"), seeds: Self.seeds).makeRing()
+        let b = try Membership(local: address("127.0.0.1:11213"), seeds: Self.seeds.reversed()).makeRing()
+        #expect(a.nodes == b.nodes)
+        #expect(a.allPoints == b.allPoints)
+        #expect(a.digest == b.digest)
+    }
+
+    @Test func localMustBeASeedWithTheSamePeerPort() {
+        do {
+            _ = try Membership(local: address("127.0.0.1:11999"), seeds: Self.seeds)
+            Issue.record("accepted")
+        } catch {
+            #expect(error.code == .notInSeeds)
+            #expect(error.message.contains("127.0.0.1:11999"))
+        }
+        do {
+            _ = try Membership(local: address("127.0.0.1:11212"), seeds: Self.seeds)  // peer port 21212 ≠ 31212
+            Issue.record("accepted")
+        } catch {
+            #expect(error.code == .peerPortMismatch)
+        }
+    }
+
+    @Test func ringHoldsAliveAndSuspectMembersOnly() throws {
+        var m = try Membership(local: address("127.0.0.1:11211"), seeds: Self.seeds)
+        let before = m.ringDigest
+        let suspected = m.apply(Member(address: address("127.0.0.1:11213"), state: .suspect, incarnation: 0))
+        #expect(suspected)
+        #expect(m.ringNodes.count == 3)
+        #expect(m.ringDigest == before)
+        let died = m.apply(Member(address: address("127.0.0.1:11213"), state: .dead, incarnation: 0))
+        #expect(died)
+        #expect(m.ringNodes.map(\.advertise) == ["127.0.0.1:11211", "127.0.0.1:11212"])
+        #expect(m.ringDigest != before)
+        #expect(m.makeRing().count == 320)
+        for state in [MemberState.left, .joining] {
+            #expect(state.isOnRing == false)
+        }
+    }
+
+    /// SWIM precedence: (news, known) → applied?
+    static let precedence: [(news: (MemberState, UInt64), known: (MemberState, UInt64), applied: Bool)] = [
+        ((.suspect, 0), (.alive, 0), true),
+        ((.alive, 0), (.suspect, 0), false),  // a refutation needs a higher incarnation
+        ((.alive, 1), (.suspect, 0), true),
+        ((.dead, 0), (.suspect, 0), true),
+        ((.alive, 0), (.dead, 0), false),
+        ((.alive, 1), (.dead, 0), true),
+        ((.suspect, 0), (.alive, 1), false),  // stale news
+        ((.alive, 0), (.joining, 0), true),  // join completes
+        ((.alive, 0), (.alive, 0), false),  // nothing new
+        ((.left, 2), (.alive, 2), true),
+    ]
+
+    @Test(arguments: precedence)
+    func applyFollowsIncarnationThenState(_ c: (news: (MemberState, UInt64), known: (MemberState, UInt64), applied: Bool)) throws {
+        let target = address("127.0.0.1:11212@31212")
+        var m = try Membership(local: address("127.0.0.1:11211"), seeds: Self.seeds)
+        m.apply(Member(address: target, state: .alive, incarnation: c.known.1))
+        // Force the known state at that incarnation (dead/left can only be reached forward).
+        if c.known.0 != .alive {
+            if c.known.0 == .joining {
+                var fresh = try Membership(local: address("127.0.0.1:11211"), seeds: [address("127.0.0.1:11211")])
+                fresh.apply(Member(address: target, state: .joining, incarnation: c.known.1))
+                m = fresh
+            } else {
+                m.apply(Member(address: target, state: c.known.0, incarnation: c.known.1))
+            }
+        }
+        #expect(m.member(target)?.state == c.known.0)
+        let changed = m.apply(Member(address: target, state: c.news.0, incarnation: c.news.1))
+        #expect(changed == c.applied)
+        let now = m.member(target)!
+        #expect((now.state, now.incarnation) == (c.applied ? c.news : c.known))
+    }
+
+    @Test func unknownMembersAreAddedInOrder() throws {
+        var m = try Membership(local: address("127.0.0.1:11211"), seeds: Self.seeds)
+        let added = m.apply(Member(address: address("127.0.0.0:11211"), state: .joining))
+        #expect(added)
+        #expect(m.members.first?.address.advertise == "127.0.0.0:11211")
+        #expect(m.ringNodes.count == 3)
+    }
+}
