@@ -24,13 +24,14 @@ let package = Package(
         // Pure: no I/O.
         .target(name: "TextProtocol"),
         .target(name: "Storage"),
-        // Pure: ketama ring, replica sets, membership, peer message codecs.
-        .target(name: "Cluster", dependencies: [.product(name: "Crypto", package: "swift-crypto")]),
+        // Pure: ketama ring, replica sets, membership, peer message codecs (hand-written MD5:
+        // faster than swift-crypto's and allocation-free).
+        .target(name: "Cluster"),
         // Glue: workers, connections, the executor, stats, config.
         .target(
             name: "Server",
             dependencies: [
-                "EventLoop", "TextProtocol", "Storage",
+                "EventLoop", "TextProtocol", "Storage", "Cluster",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "TOMLKit", package: "TOMLKit"),
             ]
@@ -41,7 +42,8 @@ let package = Package(
         ),
         .testTarget(name: "TextProtocolTests", dependencies: ["TextProtocol"]),
         .testTarget(name: "StorageTests", dependencies: ["Storage"]),
-        .testTarget(name: "ClusterTests", dependencies: ["Cluster"]),
+        // swift-crypto's MD5 is the independent reference the hand-written one is checked against.
+        .testTarget(name: "ClusterTests", dependencies: ["Cluster", .product(name: "Crypto", package: "swift-crypto")]),
         .testTarget(name: "ServerTests", dependencies: ["Server", "TextProtocol", "Storage"]),
         .testTarget(name: "IntegrationTests", dependencies: [], exclude: ["Fixtures"]),
     ],

@@ -66,6 +66,38 @@ public enum Socket {
         }
     }
 
+    /// Starts a non-blocking TCP connection to `host:port` (a numeric address or a name).
+    /// `.success((fd, inProgress))`: when `inProgress`, wait for the socket to be writable and
+    /// check `connectResult`.
+    public static func connectTCP(host: String, port: Int) -> Result<(fd: Int32, inProgress: Bool), EventLoopError> {
+        var hints = addrinfo()
+        hints.ai_family = AF_UNSPEC
+        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+        hints.ai_flags = AI_NUMERICSERV
+        var result: UnsafeMutablePointer<addrinfo>?
+        let rc = getaddrinfo(host, String(port), &hints, &result)
+        guard rc == 0, let ai = result else {
+            return .failure(EventLoopError(.resolve, "cannot resolve '\(host)': \(String(cString: gai_strerror(rc)))"))
+        }
+        defer { freeaddrinfo(ai) }
+        let fd = socket(ai.pointee.ai_family, ai.pointee.ai_socktype | Int32(SOCK_NONBLOCK.rawValue | SOCK_CLOEXEC.rawValue), ai.pointee.ai_protocol)
+        guard fd >= 0 else { return .failure(.fromErrno(.socket, "socket")) }
+        setNoDelay(fd)
+        if Glibc.connect(fd, ai.pointee.ai_addr, ai.pointee.ai_addrlen) == 0 { return .success((fd, false)) }
+        let e = errno
+        if e == EINPROGRESS { return .success((fd, true)) }
+        Glibc.close(fd)
+        return .failure(EventLoopError(.socket, "connect to \(host):\(port)", errno: e))
+    }
+
+    /// After a non-blocking connect became writable: nil if it connected, else the error.
+    public static func connectResult(_ fd: Int32) -> EventLoopError? {
+        var error: Int32 = 0
+        var len = socklen_t(MemoryLayout<Int32>.size)
+        if getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &len) != 0 { return .fromErrno(.socket, "getsockopt") }
+        return error == 0 ? nil : EventLoopError(.socket, "connect", errno: error)
+    }
+
     /// Turns off Nagle's algorithm on a TCP connection (no-op elsewhere).
     public static func setNoDelay(_ fd: Int32) {
         var one: Int32 = 1

@@ -9,7 +9,7 @@ final class Listener: EventHandler {
     private let context: ServerContext
     private let workers: [WorkerMailbox]
     private var next = 0
-    private var sockets: [(fd: Int32, name: String, event: IOEvent)] = []
+    private var sockets: [(fd: Int32, name: String, role: Connection.Role, event: IOEvent)] = []
     private static let tooMany: StaticString = "ERROR Too many open connections\r\n"
 
     init(context: ServerContext, workers: [WorkerMailbox]) {
@@ -17,11 +17,11 @@ final class Listener: EventHandler {
         self.workers = workers
     }
 
-    func watch(fds: [(Int32, String)], base: EventBase) throws(EventLoopError) {
+    func watch(fds: [(Int32, String)], role: Connection.Role, base: EventBase) throws(EventLoopError) {
         for (fd, name) in fds {
             let event = try IOEvent(base: base, fd: fd, kind: .read, persist: true, handler: self)
             event.add()
-            sockets.append((fd, name, event))
+            sockets.append((fd, name, role, event))
         }
     }
 
@@ -36,7 +36,9 @@ final class Listener: EventHandler {
     }
 
     override func handleEvent(_ fd: Int32, _ kind: EventKind) {
-        let name = sockets.first { $0.fd == fd }?.name ?? "unknown"
+        let socket = sockets.first { $0.fd == fd }
+        let name = socket?.name ?? "unknown"
+        let role = socket?.role ?? .client
         // Accept a bounded batch per wake-up so signals and timers still run under a flood.
         for _ in 0..<64 {
             guard let result = Socket.accept(fd) else { return }
@@ -45,7 +47,8 @@ final class Listener: EventHandler {
                 context.logger.warning("accept on \(name) failed: \(error)")
                 return
             case .success(let client):
-                if context.counters.currentConnections.load(ordering: .relaxed) >= context.configuration.connLimit {
+                // -c limits clients; peers of the cluster are not turned away.
+                if role == .client && context.counters.currentConnections.load(ordering: .relaxed) >= context.configuration.connLimit {
                     _ = Socket.send(client, UnsafeRawBufferPointer(start: Listener.tooMany.utf8Start, count: Listener.tooMany.utf8CodeUnitCount))
                     Socket.close(client)
                     context.counters.rejectedConnections.add(1, ordering: .relaxed)
@@ -54,7 +57,7 @@ final class Listener: EventHandler {
                 }
                 Socket.setNoDelay(client)
                 let info = context.connectionOpened(fd: client, peer: Socket.peerName(client), listenAddress: name)
-                workers[next].post(.connection(fd: client, info: info))
+                workers[next].post(.connection(fd: client, role: role, info: info))
                 next = (next + 1) % workers.count
             }
         }

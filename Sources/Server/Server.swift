@@ -32,12 +32,24 @@ public final class Server {
     public func run() -> Int32 {
         signal(SIGPIPE, SIG_IGN)
 
+        var cluster: ClusterState?
+        if !configuration.seeds.isEmpty {
+            do {
+                cluster = try ClusterState(configuration: configuration)
+            } catch {
+                logger.critical("\(error)")
+                return 64
+            }
+        }
+
         let sockets: [(Int32, String)]
+        var peerSockets: [(Int32, String)] = []
         do {
-            sockets = try bindListeners()
+            sockets = try bindListeners(port: configuration.port)
+            if let cluster { peerSockets = try bindListeners(port: cluster.peerPort) }
         } catch {
             if error.isAddressInUse {
-                logger.critical("\(error). Another process is using port \(configuration.port); start ringcached on another port with -p, e.g. `ringcached -p \(configuration.port + 1)`.")
+                logger.critical("\(error). Another process is using that port; start ringcached on another port with -p (e.g. `ringcached -p \(configuration.port + 1)`), or another peer port with --peer-port.")
             } else {
                 logger.critical("\(error)")
             }
@@ -67,7 +79,8 @@ public final class Server {
         ProcessTuning.limitMallocArenas(1)
 
         let names = sockets.map(\.1)
-        let context = ServerContext(configuration: configuration, logger: logger, listeners: sockets.map { (fd: $0.0, name: $0.1) })
+        let context = ServerContext(configuration: configuration, logger: logger,
+                                    listeners: (sockets + peerSockets).map { (fd: $0.0, name: $0.1) }, cluster: cluster)
         let stats = (0..<configuration.threads).map { _ in WorkerStats() }
         context.setWorkerStats(stats)
 
@@ -108,7 +121,8 @@ public final class Server {
             _ = context.store.sweepExpired(budget: 10_000)
         }
         do {
-            try listener.watch(fds: sockets, base: mainBase)
+            try listener.watch(fds: sockets, role: .client, base: mainBase)
+            try listener.watch(fds: peerSockets, role: .peer, base: mainBase)
             try shutdown.watch(signals: [SIGTERM, SIGINT])
             let tick = try IOEvent(base: mainBase, fd: -1, kind: [], persist: true, handler: ticker)
             tick.add(timeoutMicros: 10_000)
@@ -122,6 +136,9 @@ public final class Server {
         }
 
         logger.notice("ringcached \(RingcacheVersion.semver) listening on \(names.joined(separator: ", ")) with \(configuration.threads) threads, \(configuration.memoryLimit) MB")
+        if let cluster {
+            logger.notice("cluster member \(cluster.local.advertise), peers on \(peerSockets.map(\.1).joined(separator: ", ")), \(cluster.membership.members.count) members, ring digest \(cluster.ring.digest)")
+        }
         mainBase.run()
         for thread in threads { thread.join() }
         ticker.event?.free()
@@ -131,16 +148,16 @@ public final class Server {
         return 0
     }
 
-    private func bindListeners() throws(EventLoopError) -> [(Int32, String)] {
+    private func bindListeners(port: Int) throws(EventLoopError) -> [(Int32, String)] {
         let backlog = Int32(configuration.listenBacklog)
-        if !configuration.unixSocket.isEmpty {
+        if !configuration.unixSocket.isEmpty && port == configuration.port {
             let fd = try Socket.listenUnix(path: configuration.unixSocket, mask: UInt32(configuration.unixMask), backlog: backlog)
             return [(fd, "unix:\(configuration.unixSocket)")]
         }
         var result: [(Int32, String)] = []
         do throws(EventLoopError) {
             for host in configuration.listen {
-                for fd in try Socket.listenTCP(host: host, port: configuration.port, backlog: backlog) {
+                for fd in try Socket.listenTCP(host: host, port: port, backlog: backlog) {
                     result.append((fd, Socket.localName(fd)))
                 }
             }

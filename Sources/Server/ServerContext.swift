@@ -14,6 +14,8 @@ public final class ServerContext: Sendable {
     public let store: Store
     public let logger: Logger
     let clock: CoarseClock
+    /// The cluster, when the node has seeds.
+    let cluster: ClusterState?
     let counters = GlobalCounters()
     let startTime: Int64
     /// The listening sockets and their names (`127.0.0.1:11211`, `unix:/path`), for `stats conns`.
@@ -24,8 +26,9 @@ public final class ServerContext: Sendable {
     // Filled once before the worker threads start; read-only afterwards.
     nonisolated(unsafe) public private(set) var workerStats: [WorkerStats] = []
 
-    init(configuration: Configuration, logger: Logger, listeners: [(fd: Int32, name: String)]) {
+    init(configuration: Configuration, logger: Logger, listeners: [(fd: Int32, name: String)], cluster: ClusterState?) {
         self.configuration = configuration
+        self.cluster = cluster
         self.logger = logger
         self.clock = CoarseClock()
         self.startTime = clock.seconds

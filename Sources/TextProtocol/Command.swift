@@ -231,7 +231,12 @@ public enum Command: Sendable, Equatable {
     /// `shutdown [anything]` (memcached answers `ERROR: shutdown not enabled` unless started
     /// with -A; the parser keeps no arguments, since ringcached does not offer -A).
     case shutdown
-    /// Commands only peers may send, and `cluster …` admin commands, are added by later issues.
+    /// `cluster <args>` (`cluster nodes`, `cluster route <key>`): the cluster's admin commands;
+    /// the arguments as `stats` has them.
+    case cluster(args: Span)
+    /// `rc_hello …`: the first line of a peer link. The whole line, for the cluster's hello codec;
+    /// only the peer port accepts it.
+    case peerHello(line: Span)
 }
 
 /// What the parser made of the bytes at the front of the buffer.

@@ -167,12 +167,16 @@ extension Parser {
     /// `stats [args]`: the arguments from the first to the end of the last (the executor splits
     /// them with `KeyIterator`); empty right after `stats` when there are none.
     func stats(_ base: UnsafeRawPointer, _ tokens: inout LineTokens, _ consumed: Int) -> ParseResult {
+        .command(.stats(args: restOfLine(base, &tokens)), consumed: consumed)
+    }
+
+    /// The remaining tokens of a line, from the first to the end of the last; an empty span right
+    /// after the command name when there are none.
+    func restOfLine(_ base: UnsafeRawPointer, _ tokens: inout LineTokens) -> Span {
         let afterName = tokens.position
-        guard let first = tokens.next() else {
-            return .command(.stats(args: Span(start: afterName, count: 0)), consumed: consumed)
-        }
+        guard let first = tokens.next() else { return Span(start: afterName, count: 0) }
         var lastEnd = first.end
         while let t = tokens.next() { lastEnd = t.end }
-        return .command(.stats(args: Span(start: first.start, count: lastEnd - first.start)), consumed: consumed)
+        return Span(start: first.start, count: lastEnd - first.start)
     }
 }

@@ -156,8 +156,14 @@ public struct Parser: Sendable {
             if base.matches(name, "replace") { return storage(.replace, base, &tokens, consumed, available) }
             if base.matches(name, "prepend") { return storage(.prepend, base, &tokens, consumed, available) }
             if base.matches(name, "version") { return .command(.version, consumed: consumed) }
+            if base.matches(name, "cluster") {
+                return .command(.cluster(args: restOfLine(base, &tokens)), consumed: consumed)
+            }
         case 8:
             if base.matches(name, "shutdown") { return .command(.shutdown, consumed: consumed) }
+            if base.matches(name, "rc_hello") {
+                return .command(.peerHello(line: Span(start: name.start, count: end - name.start)), consumed: consumed)
+            }
         case 9:
             if base.matches(name, "flush_all") { return flushAll(base, &tokens, consumed) }
             if base.matches(name, "verbosity") { return verbosity(base, &tokens, consumed) }

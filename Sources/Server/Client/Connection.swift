@@ -9,9 +9,20 @@ import TextProtocol
 /// complete command in place, gather all answers in `output`, and write them with one send.
 /// `EV_WRITE` is armed only while the socket is full. Thread-confined to its worker.
 final class Connection: EventHandler {
+    /// Which port the connection came in on.
+    enum Role {
+        /// The client port: commands for other nodes' keys are forwarded.
+        case client
+        /// The peer port: every command is served here (never forwarded again), and the peer's
+        /// hello is answered.
+        case peer
+    }
+
     enum State {
         /// Waiting for or parsing commands.
         case parsing
+        /// A forwarded command is in flight; nothing more is parsed until its answer is in.
+        case awaitingPeer(ForwardWork)
         /// Dropping the data block of a rejected storage command (memcached's `conn_swallow`).
         case swallowing(remaining: Int)
         /// Answers are written, then the connection closes (`quit`, a fatal protocol error).
@@ -20,6 +31,7 @@ final class Connection: EventHandler {
     }
 
     let fd: Int32
+    let role: Role
     let info: ConnectionInfo
     unowned(unsafe) let worker: Worker
     private var state: State = .parsing
@@ -30,9 +42,12 @@ final class Connection: EventHandler {
     private var parser: Parser
     private var readEvent: IOEvent?
     private var writeEvent: IOEvent?
+    /// The client closed its sending side; close once everything it sent is answered.
+    private var inputEnded = false
 
-    init(fd: Int32, info: ConnectionInfo, worker: Worker) throws(EventLoopError) {
+    init(fd: Int32, role: Role, info: ConnectionInfo, worker: Worker) throws(EventLoopError) {
         self.fd = fd
+        self.role = role
         self.info = info
         self.worker = worker
         self.parser = Parser(maxItemSize: worker.context.configuration.maxItemSize)
@@ -49,7 +64,7 @@ final class Connection: EventHandler {
         if kind.contains(.write) { flush() }
         guard kind.contains(.read) else { return }
         switch state {
-        case .parsing, .swallowing: readAndProcess()
+        case .parsing, .swallowing, .awaitingPeer: readAndProcess()
         case .closingAfterWrite, .closed: break
         }
     }
@@ -60,6 +75,11 @@ final class Connection: EventHandler {
         var rounds = 0
         reading: while rounds < 4 {
             rounds += 1
+            if case .awaitingPeer = state, input.start == 0, input.freeCount == 0 {
+                // Input waits behind a forwarded command: leave the rest in the socket.
+                readEvent?.remove()
+                break reading
+            }
             guard input.prepareForRead(limit: worker.inputLimit) else {
                 worker.logger.info("closing connection \(fd) (\(info.peer)): one command exceeds \(worker.inputLimit) bytes")
                 close()
@@ -74,9 +94,19 @@ final class Connection: EventHandler {
                 if isClosed { return }
                 if case .closingAfterWrite = state { break reading }
                 if n < room { break reading }
+                // While a forwarded answer is awaited, read no further than the buffer holds.
+                if case .awaitingPeer = state, input.freeCount == 0 { break reading }
             case .wouldBlock:
                 break reading
-            case .closed, .failed:
+            case .closed:
+                // The client finished sending. Answers to what it sent still go out (a forwarded
+                // command's answer may still be on its way); then the connection closes.
+                inputEnded = true
+                readEvent?.remove()
+                if case .awaitingPeer = state { flush(); return }
+                state = .closingAfterWrite
+                break reading
+            case .failed:
                 close()
                 return
             }
@@ -104,6 +134,12 @@ final class Connection: EventHandler {
                 return
             case .command(let command, let consumed):
                 if worker.context.logCommands { worker.logCommand(fd: fd, bytes: bytes, consumed: consumed) }
+                if let router = worker.router {
+                    if route(command, bytes, consumed, router) {
+                        input.start += consumed
+                        continue
+                    }
+                }
                 let action = worker.executor.execute(command, in: bytes, into: &output)
                 input.start += consumed
                 if action == .close { state = .closingAfterWrite }
@@ -154,6 +190,24 @@ final class Connection: EventHandler {
         flush()
         close()
     }
+
+    /// Answers written while a forwarded command was in flight go out now; parsing resumes.
+    func resumeAfterForward() {
+        state = .parsing
+        if !inputEnded, let readEvent, !readEvent.isPending { readEvent.add() }
+        process()
+        if isClosed { return }
+        if inputEnded, case .parsing = state { state = .closingAfterWrite }
+        flush()
+    }
+
+    /// For the router (Connection+Cluster.swift).
+    func appendOutput(_ bytes: UnsafeRawBufferPointer) { output.append(bytes) }
+    func appendOutput(_ text: StaticString) { output.append(text) }
+    func appendOutput(string: String) { output.append(string: string) }
+    func withOutput<R>(_ body: (inout OutputBuffer) -> R) -> R { body(&output) }
+    func setState(_ newState: State) { state = newState }
+    var currentState: State { state }
 
     func close() {
         guard !isClosed else { return }

@@ -74,6 +74,10 @@ public struct Executor {
             statsCommand(args, buffer, &out)
         case .cacheMemlimit(let megabytes, let noreply):
             cacheMemlimit(megabytes: megabytes, noreply: noreply, &out)
+        case .cluster, .peerHello:
+            // Answered by the connection's router when the node is in a cluster (and hello only on
+            // the peer port); a standalone node does not know them, as memcached would not.
+            out.append("ERROR\r\n")
         case .shutdown:
             guard context.shutdownEnabled else {
                 out.append("ERROR: shutdown not enabled\r\n")

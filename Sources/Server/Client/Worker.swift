@@ -1,3 +1,4 @@
+import Cluster
 import EventLoop
 import Logging
 import Storage
@@ -7,7 +8,7 @@ import TextProtocol
 /// A message for a worker, sent from another thread through its `WorkerMailbox`.
 enum WorkerMessage: Sendable {
     /// A new client connection accepted by the listener.
-    case connection(fd: Int32, info: ConnectionInfo)
+    case connection(fd: Int32, role: Connection.Role, info: ConnectionInfo)
     /// Finish what is in flight, close every connection and end the loop.
     case stop
 }
@@ -49,6 +50,13 @@ final class Worker: EventHandler {
     /// The most input one command may occupy: the largest storage command (line + item + CRLF)
     /// or a multi-get line, which memcached leaves unbounded but we must not.
     let inputLimit: Int
+    /// The cluster this node belongs to, and the ring snapshot this worker routes by; nil standalone.
+    let cluster: ClusterState?
+    let router: Router?
+    /// One link per ring node, opened on first use (nil for this node).
+    private var links: [PeerLink?] = []
+    private var timeoutTimer: IOEvent?
+    private var scratch = OutputBuffer(capacity: 4 * 1024)
     private var wakeup: Wakeup?
     private var connections: [Int32: Connection] = [:]
     /// Connections closed during a callback: released at the next callback, never inside their own.
@@ -62,6 +70,8 @@ final class Worker: EventHandler {
         self.base = try EventBase()
         self.executor = Executor(store: context.store, stats: stats, context: context)
         self.inputLimit = max(2 * context.configuration.maxItemSize, 4 << 20)
+        self.cluster = context.cluster
+        self.router = context.cluster.map { Router(ring: $0.ring) }
         var logger = context.logger
         logger[metadataKey: "worker"] = "\(index)"
         self.logger = logger
@@ -69,6 +79,33 @@ final class Worker: EventHandler {
         let wakeup = try Wakeup(base: base, handler: self)
         self.wakeup = wakeup
         mailbox.attach(wakeup)
+        if let cluster {
+            links = cluster.ring.nodes.enumerated().map { i, node in
+                cluster.ring.isLocal(NodeIndex(i)) ? nil : PeerLink(peer: node, worker: self, cluster: cluster)
+            }
+            let checker = LinkTimeoutChecker(worker: self)
+            let timer = try IOEvent(base: base, fd: -1, kind: [], persist: true, handler: checker)
+            timer.add(timeoutMicros: Int(min(cluster.peerTimeoutMillis / 4, 100)) * 1000)
+            timeoutTimer = timer
+            timeoutChecker = checker
+        }
+    }
+
+    private var timeoutChecker: LinkTimeoutChecker?
+
+    /// The link to a ring node (never this node).
+    func link(to node: NodeIndex) -> PeerLink { links[node.rawValue]! }
+
+    /// Fails links whose oldest request is older than peer_timeout.
+    func checkLinkTimeouts() {
+        let now = context.clock.millis
+        for link in links { link?.checkTimeout(now: now) }
+    }
+
+    /// A buffer for answers that are assembled before they reach a connection's output.
+    func withScratch<R>(_ body: (inout OutputBuffer) -> R) -> R {
+        scratch.removeAll()
+        return body(&scratch)
     }
 
     /// Runs the loop on the current thread until a `.stop` message ends it.
@@ -84,10 +121,10 @@ final class Worker: EventHandler {
         wakeup?.drain()
         for message in mailbox.takeAll() {
             switch message {
-            case .connection(let fd, let info):
+            case .connection(let fd, let role, let info):
                 if stopping { Socket.close(fd); context.connectionEnded(info); continue }
                 do {
-                    let connection = try Connection(fd: fd, info: info, worker: self)
+                    let connection = try Connection(fd: fd, role: role, info: info, worker: self)
                     connections[fd] = connection
                     logger.info("new connection \(fd) from \(info.peer)")
                 } catch {
@@ -97,6 +134,8 @@ final class Worker: EventHandler {
                 }
             case .stop:
                 stopping = true
+                timeoutTimer?.free()
+                for link in links { link?.shutdown() }
                 for connection in Array(connections.values) { connection.finishAndClose() }
                 base.stop()
             }
@@ -125,4 +164,14 @@ final class Worker: EventHandler {
         let line = String(decoding: UnsafeRawBufferPointer(rebasing: bytes[0..<lineEnd]), as: UTF8.self)
         logger.debug("<\(fd) \(line)")
     }
+}
+
+/// The worker's periodic check of its peer links.
+final class LinkTimeoutChecker: EventHandler {
+    unowned(unsafe) let worker: Worker
+    init(worker: Worker) {
+        self.worker = worker
+        super.init()
+    }
+    override func handleEvent(_ fd: Int32, _ kind: EventKind) { worker.checkLinkTimeouts() }
 }

@@ -41,6 +41,17 @@ public struct Configuration: Sendable, Equatable {
     public var sweepInterval: Int = 100
     /// Striped-lock count of the hash table (power of two).
     public var storageStripes: Int = 64
+    /// The cluster's members as `host:port[@peerport]`; empty for a standalone node.
+    public var seeds: [String] = []
+    /// This node's `host:port` as peers and clients reach it; empty: the first listen address
+    /// and the client port.
+    public var advertise: String = ""
+    /// Port for peer traffic, on the listen addresses; 0: the client port + 10000.
+    public var peerPort: Int = 0
+    /// Copies of every key: the owner plus replicas - 1 backups.
+    public var replicas: Int = 2
+    /// A forwarded request not answered within this many milliseconds fails.
+    public var peerTimeout: Int = 1000
 
     public init() {}
 

@@ -30,6 +30,7 @@ public enum LaunchOptions {
     public static func parse(_ arguments: [String], readFile: (String) throws -> String) throws(ConfigurationError) -> LaunchRequest {
         var assignments: [(OptionSpec, String)] = []
         var listenValues: [String] = []
+        var seedValues: [String] = []
         var verboseCount = 0
         var configPath: String?
         var printConfig = false
@@ -46,7 +47,9 @@ public enum LaunchOptions {
             return try nextValue(for: name)
         }
         func record(_ spec: OptionSpec, _ value: String) {
-            if spec.long == "listen" { listenValues.append(value) } else { assignments.append((spec, value)) }
+            if spec.long == "listen" { listenValues.append(value) }
+            else if spec.long == "seeds" { seedValues.append(value) }
+            else { assignments.append((spec, value)) }
         }
         func applyExtended(_ text: String) {
             for item in text.split(separator: ",") {
@@ -142,6 +145,9 @@ public enum LaunchOptions {
         for (spec, value) in assignments { try spec.apply(&configuration, value) }
         if !listenValues.isEmpty {
             try OptionTable.spec(long: "listen")!.apply(&configuration, listenValues.joined(separator: ","))
+        }
+        if !seedValues.isEmpty {
+            try OptionTable.spec(long: "seeds")!.apply(&configuration, seedValues.joined(separator: ","))
         }
         if verboseCount > 0 { configuration.verbose = min(verboseCount, 3) }
         return printConfig ? .printConfig(configuration, warnings: warnings) : .run(configuration, warnings: warnings)

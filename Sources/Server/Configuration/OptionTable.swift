@@ -141,6 +141,32 @@ enum OptionTable {
                        c.storageStripes = n
                    },
                    render: { String($0.storageStripes) }),
+        OptionSpec(long: "seeds", short: nil, arity: .value, shape: .stringArray,
+                   help: "cluster members as host:port[@peerport] (commas or repeats); none: standalone",
+                   apply: { c, v in
+                       c.seeds = v.split(separator: ",").map { String($0).trimmingSpaces() }.filter { !$0.isEmpty }
+                   },
+                   render: { "[" + $0.seeds.map(\.tomlQuoted).joined(separator: ", ") + "]" }),
+        OptionSpec(long: "advertise", short: nil, arity: .value, shape: .string,
+                   help: "this node's host:port as peers and clients reach it (default: listen address and port)",
+                   apply: { c, v in c.advertise = v.trimmingSpaces() },
+                   render: { $0.advertise.tomlQuoted }),
+        OptionSpec(long: "peer-port", short: nil, arity: .value, shape: .integer,
+                   help: "port for peer traffic (0: the client port + 10000)",
+                   apply: { c, v throws(ConfigurationError) in c.peerPort = try ValueParsing.integer(v, name: "peer-port", range: 0...65535) },
+                   render: { String($0.peerPort) }),
+        OptionSpec(long: "replicas", short: nil, arity: .value, shape: .integer,
+                   help: "copies of every key: the owner and replicas - 1 backups",
+                   apply: { c, v throws(ConfigurationError) in c.replicas = try ValueParsing.integer(v, name: "replicas", range: 1...8) },
+                   render: { String($0.replicas) }),
+        OptionSpec(long: "peer-timeout", short: nil, arity: .value, shape: .duration,
+                   help: "a forwarded request not answered in this time fails",
+                   apply: { c, v throws(ConfigurationError) in
+                       let ms = try ValueParsing.durationMillis(v, name: "peer-timeout")
+                       guard ms >= 10 else { throw ConfigurationError("peer-timeout: must be at least 10ms") }
+                       c.peerTimeout = ms
+                   },
+                   render: { ValueParsing.formatDuration($0.peerTimeout) }),
     ]
 
     static func spec(long: String) -> OptionSpec? { all.first { $0.long == long } }

@@ -1,4 +1,5 @@
 import Crypto
+@testable import Cluster
 
 /// MD5 through swift-crypto (`Insecure.MD5`), kept as the reference the hand-written `MD5` is
 /// tested against and benchmarked with. Not used on the hot path: on Linux each call goes

@@ -1,0 +1,94 @@
+import Glibc
+import Cluster
+import TextProtocol
+
+/// Where a client's command goes in a cluster.
+enum RouteDecision {
+    /// Serve it here.
+    case local
+    /// Send the command's bytes as they are to the owner.
+    case forward(NodeIndex, ResponseReader.AnswerShape)
+    /// A multi-key retrieval whose keys have several owners.
+    case split
+    /// `flush_all`: here and on every other node.
+    case broadcast
+    /// `cluster …` or `stats cluster`: answered by this node about the cluster.
+    case admin
+}
+
+/// Decides, per command, who serves it: pure routing over the worker's ring snapshot.
+///
+/// A key is hashed as the store sees it: the bytes of a base64 (`b`) meta key are decoded first.
+/// Only on the client port; the peer port never forwards.
+struct Router {
+    let ring: KetamaRing
+
+    func decide(_ command: Command, _ bytes: UnsafeRawBufferPointer) -> RouteDecision {
+        switch command {
+        case .retrieve(let r):
+            var keys = KeyIterator(bytes, r.keys)
+            guard let first = keys.next() else { return .local }
+            let owner = ring.owner(of: slice(bytes, first))
+            while let k = keys.next() {
+                if ring.owner(of: slice(bytes, k)) != owner { return .split }
+            }
+            return decision(owner, command, bytes)
+        case .store(let s):
+            return decision(ring.owner(of: slice(bytes, s.key)), command, bytes)
+        case .delete(let key, _), .arithmetic(_, let key, _, _), .touch(let key, _, _):
+            return decision(ring.owner(of: slice(bytes, key)), command, bytes)
+        case .metaGet(let m), .metaSet(let m), .metaDelete(let m), .metaArithmetic(let m):
+            guard let owner = owner(ofKey: m.key, base64: m.flags.has(UInt8(ascii: "b")), bytes) else { return .local }
+            return decision(owner, command, bytes)
+        case .metaDebug(let key, let base64):
+            guard let owner = owner(ofKey: key, base64: base64, bytes) else { return .local }
+            return decision(owner, command, bytes)
+        case .flushAll:
+            return .broadcast
+        case .cluster:
+            return .admin
+        case .stats(let args):
+            var tokens = KeyIterator(bytes, args)
+            if let first = tokens.next(), equals(bytes, first, "cluster") { return .admin }
+            return .local
+        case .version, .verbosity, .quit, .metaNoop, .cacheMemlimit, .shutdown, .peerHello:
+            return .local
+        }
+    }
+
+    /// On the peer port: does our ring agree that this node owns the command's (first) key?
+    func isOwnedHere(_ command: Command, _ bytes: UnsafeRawBufferPointer) -> Bool {
+        switch decide(command, bytes) {
+        case .forward, .split: return false
+        case .local, .broadcast, .admin: return true
+        }
+    }
+
+    @inline(__always)
+    private func decision(_ owner: Owner, _ command: Command, _ bytes: UnsafeRawBufferPointer) -> RouteDecision {
+        switch owner {
+        case .local: return .local
+        case .remote(let index): return .forward(index, ResponseReader.answerShape(of: command, in: bytes))
+        }
+    }
+
+    /// The owner of a meta key; nil when a base64 key does not decode (the executor answers the error).
+    private func owner(ofKey key: Span, base64: Bool, _ bytes: UnsafeRawBufferPointer) -> Owner? {
+        let raw = slice(bytes, key)
+        guard base64 else { return ring.owner(of: raw) }
+        return withUnsafeTemporaryAllocation(byteCount: Base64.decodedCapacity(raw.count) + 3, alignment: 1) { out in
+            guard let n = Base64.decode(raw, into: out.baseAddress!), n > 0 else { return nil }
+            return ring.owner(of: UnsafeRawBufferPointer(start: out.baseAddress, count: n))
+        }
+    }
+}
+
+@inline(__always)
+func slice(_ bytes: UnsafeRawBufferPointer, _ span: Span) -> UnsafeRawBufferPointer {
+    UnsafeRawBufferPointer(rebasing: bytes[span.start..<span.end])
+}
+
+func equals(_ bytes: UnsafeRawBufferPointer, _ span: Span, _ text: StaticString) -> Bool {
+    guard span.count == text.utf8CodeUnitCount else { return false }
+    return memcmp(bytes.baseAddress! + span.start, text.utf8Start, span.count) == 0
+}
