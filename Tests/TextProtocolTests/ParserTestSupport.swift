@@ -134,6 +134,10 @@ struct SimulatedConnection {
             return "cache_memlimit \(megabytes)\(nr(noreply))"
         case .shutdown:
             return "shutdown"
+        case .cluster(let args):
+            return "cluster [\(string(b, args))]"
+        case .peerHello(let line):
+            return "peer_hello [\(string(b, line))]"
         }
     }
 

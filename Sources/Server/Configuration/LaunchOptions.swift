@@ -174,7 +174,7 @@ public enum LaunchOptions {
             case .stringArray:
                 if let array = value.array {
                     let items = array.compactMap { $0.string }
-                    text = items.count == array.count && !items.isEmpty ? items.joined(separator: ",") : nil
+                    text = items.count == array.count ? items.joined(separator: ",") : nil
                 } else {
                     text = value.string
                 }
