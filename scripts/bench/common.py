@@ -37,11 +37,11 @@ class Server:
     """One server process (ringcached or memcached), started with memcached's flags."""
 
     def __init__(self, kind, binary, threads, memory_mb, cpu=None, log_dir="/tmp",
-                 wrapper=None, env=None, ready_timeout=10.0):
+                 wrapper=None, env=None, ready_timeout=10.0, extra_args=()):
         self.kind = kind
         self.port = free_port()
         args = [binary, "-p", str(self.port), "-l", "127.0.0.1", "-t", str(threads),
-                "-m", str(memory_mb), "-U", "0"]
+                "-m", str(memory_mb), "-U", "0"] + list(extra_args)
         if kind == "memcached" and os.geteuid() == 0:
             args += ["-u", "root"]  # memcached refuses to run as root without -u
         if cpu is not None:

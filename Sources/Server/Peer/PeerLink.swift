@@ -80,7 +80,9 @@ final class PeerLink: EventHandler {
     /// Called by the worker's timer: fails the link when its oldest request is overdue.
     func checkTimeout(now: UInt64) {
         guard head < pending.count else { return }
-        if now - pending[head].sentAt > cluster.peerTimeoutMillis {
+        // The coarse clock is wall time: a step backwards must not look like a timeout.
+        let sentAt = pending[head].sentAt
+        if now > sentAt && now - sentAt > cluster.peerTimeoutMillis {
             fail("no answer within \(cluster.peerTimeoutMillis) ms")
         }
     }
