@@ -1,0 +1,687 @@
+#!/usr/bin/env python3
+"""A 3-node ringcached cluster vs twemproxy (nutcracker) + 3 memcached, and the cost of one forwarded hop
+(issue 4). Run through `scripts/bench.sh --cluster`.
+
+Part 1, side by side. Each measured run starts fresh servers on free 127.0.0.1 ports:
+  ringcached: three nodes `-t T -m M -U 0 --seeds 127.0.0.1:P1@PP1,... --peer-port PPi`, and three
+              memcaslap processes run at once, one per node, each with a third of the connections;
+  ensemble:   three memcached 1.6.18 `-t T -m M -U 0` behind one nutcracker pool (`hash: md5`,
+              `distribution: ketama`, servers `127.0.0.1:Pi:1`), and the same three memcaslap
+              processes, all pointed at the nutcracker port (the single entry point, as deployed).
+The workload is scripts/bench/get90-set10.cfg (90% get / 10% set, 32-byte keys, 100-byte values).
+ops/s is the sum of the three memcaslap TPS; CPU per op is utime+stime of every server process
+(three nodes, or three memcached + nutcracker) over the run, divided by the operations. The sides
+alternate run by run, the order flips every round, and the table shows medians.
+
+Part 2, the cost of one hop: one 3-node cluster; a small C load generator (built here from the
+source below with the system's C compiler) opens N connections to node 1 and does 90/10 get/set at
+depth 1 on keys that node 1 owns ("owner") or on keys that node 2 or 3 owns ("non-owner"); keys are
+classified with `cluster route`. ops/s, mean latency and CPU per op of the three nodes.
+
+The last line printed is `cluster ratio <x.xx>` (ringcached cluster / ensemble ops/s, 16 connections).
+"""
+
+import argparse
+import json
+import os
+import re
+import resource
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import common  # noqa: E402
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+CFG = os.path.join(HERE, "get90-set10.cfg")
+PROCS = 3  # memcaslap processes per run (one per ringcached node)
+
+RUN_RE = re.compile(r"Run time: ([\d.]+)s Ops: (\d+) TPS: (\d+)")
+TOTAL_RE = re.compile(r"Total Statistics \((\d+) events\)\s*\n\s*Min:\s*(\d+)\s*\n\s*Max:\s*(\d+)\s*\n\s*Avg:\s*(\d+)")
+MISS_RE = re.compile(r"^get_misses: (\d+)", re.M)
+
+
+def parse_memcaslap(out):
+    run, total = RUN_RE.search(out), TOTAL_RE.search(out)
+    if not run or not total:
+        raise RuntimeError("cannot parse memcaslap output:\n" + out[-2000:])
+    miss = MISS_RE.search(out)
+    return {"runtime": float(run.group(1)), "ops": int(run.group(2)), "tps": int(run.group(3)),
+            "lat_max": int(total.group(3)), "lat_avg": int(total.group(4)),
+            "get_misses": int(miss.group(1)) if miss else 0}
+
+
+# ---------------------------------------------------------------------------------------------
+# Processes
+
+class Proc:
+    """A server-like process we start (ringcached node, memcached, nutcracker); recorded in
+    $BENCH_PIDFILE and in common's registry, so bench.sh's trap and common's atexit stop it."""
+
+    def __init__(self, name, args, port, log_dir, ready="version", timeout=10.0):
+        self.kind, self.port, self.args = name, port, args
+        self.log_path = os.path.join(log_dir, f"{name}-{port}.log")
+        self.log = open(self.log_path, "wb")
+        self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        self.pid = self.proc.pid
+        common._live[self.pid] = self
+        common._record_pid(self.pid)
+        self._wait_ready(ready, timeout)
+
+    def _wait_ready(self, ready, timeout):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"{self.kind} exited at start ({self.proc.returncode}); log {self.log_path}:\n"
+                                   + open(self.log_path, errors="replace").read()[-1500:])
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=1.0) as s:
+                    # nutcracker does not know `version`; a miss proves the whole path works.
+                    if ready == "version":
+                        s.sendall(b"version\r\n")
+                        if s.recv(100).startswith(b"VERSION"):
+                            return
+                    else:
+                        s.sendall(b"get ringcache:bench:ready\r\n")
+                        if s.recv(100).endswith(b"END\r\n"):
+                            return
+            except OSError:
+                pass
+            time.sleep(0.05)
+        raise RuntimeError(f"{self.kind} not ready on port {self.port} after {timeout}s; log {self.log_path}")
+
+    def alive(self):
+        return self.proc.poll() is None
+
+    def cpu(self):
+        return common.cpu_seconds(self.pid) if self.alive() else None
+
+    def stop(self, timeout=5.0):
+        if self.proc.poll() is None:
+            try:
+                self.proc.send_signal(signal.SIGTERM)
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        common._live.pop(self.pid, None)
+        self.log.close()
+
+
+def free_ports(n):
+    """n distinct free ports (held open together while choosing, so they differ)."""
+    socks = []
+    try:
+        for _ in range(n):
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            s.bind(("127.0.0.1", 0))
+            socks.append(s)
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
+def start_cluster(opts, log_dir):
+    ports = free_ports(6)
+    client, peer = ports[:3], ports[3:]
+    seeds = ",".join(f"127.0.0.1:{c}@{p}" for c, p in zip(client, peer))
+    nodes = []
+    try:
+        for c, p in zip(client, peer):
+            nodes.append(Proc("ringcached", [opts.ringcached, "-p", str(c), "-l", "127.0.0.1", "-t", str(opts.threads),
+                                             "-m", str(opts.memory), "-U", "0", "--seeds", seeds,
+                                             "--peer-port", str(p)], c, log_dir))
+    except Exception:
+        for n in nodes:
+            n.stop()
+        raise
+    return nodes
+
+
+def start_ensemble(opts, log_dir):
+    ports = free_ports(5)
+    mc_ports, proxy_port, stats_port = ports[:3], ports[3], ports[4]
+    procs = []
+    try:
+        for p in mc_ports:
+            args = [opts.memcached, "-p", str(p), "-l", "127.0.0.1", "-t", str(opts.threads), "-m", str(opts.memory),
+                    "-U", "0"]
+            if os.geteuid() == 0:
+                args += ["-u", "root"]
+            procs.append(Proc("memcached", args, p, log_dir))
+        conf = os.path.join(log_dir, f"nutcracker-{proxy_port}.yml")
+        with open(conf, "w") as f:
+            f.write(f"ringcache:\n  listen: 127.0.0.1:{proxy_port}\n  hash: md5\n  distribution: ketama\n"
+                    f"  timeout: 5000\n  auto_eject_hosts: false\n  preconnect: true\n  servers:\n"
+                    + "".join(f"    - 127.0.0.1:{p}:1\n" for p in mc_ports))
+        procs.append(Proc("nutcracker", [opts.nutcracker, "-c", conf, "-s", str(stats_port), "-a", "127.0.0.1",
+                                         "-o", os.path.join(log_dir, f"nutcracker-{proxy_port}.out")],
+                          proxy_port, log_dir, ready="get"))
+    except Exception:
+        for p in procs:
+            p.stop()
+        raise
+    return procs
+
+
+def ask(port, request, end=b"END\r\n"):
+    c = common.Client(port, timeout=10)
+    try:
+        return c.request(request, end).decode(errors="replace")
+    finally:
+        c.close()
+
+
+def cluster_stats(port):
+    out = {}
+    for line in ask(port, b"stats cluster\r\n").splitlines():
+        parts = line.split()
+        if len(parts) == 3 and parts[0] == "STAT":
+            out[parts[1]] = parts[2]
+    return out
+
+
+def forwarded(nodes):
+    total = 0
+    for n in nodes:
+        s = cluster_stats(n.port)
+        total += int(s.get("forwarded_gets", 0)) + int(s.get("forwarded_sets", 0))
+    return total
+
+
+# ---------------------------------------------------------------------------------------------
+# Machine noise
+
+def cpu_sample():
+    with open("/proc/stat") as f:
+        fields = [int(x) for x in f.readline().split()[1:]]
+    return fields[3] + fields[4], sum(fields[:8])
+
+
+def background_busy(seconds=0.3):
+    """Share of the whole machine's CPU used just before a run, when none of ours runs."""
+    i0, t0 = cpu_sample()
+    time.sleep(seconds)
+    i1, t1 = cpu_sample()
+    return 1 - (i1 - i0) / max(t1 - t0, 1)
+
+
+def foreign_memcaslap():
+    """PIDs of memcaslap processes that are not ours (another benchmark is running)."""
+    mine = {str(os.getpid())}
+    pids = []
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open(f"/proc/{d}/comm") as f:
+                if f.read().strip() != "memcaslap":
+                    continue
+            with open(f"/proc/{d}/stat") as f:
+                ppid = f.read().rsplit(")", 1)[1].split()[1]
+        except OSError:
+            continue
+        if ppid not in mine:
+            pids.append(int(d))
+    return pids
+
+
+def wait_for_other_benchmarks(opts):
+    """Waits until no other memcaslap has run for opts.idle_seconds (at most opts.max_wait)."""
+    deadline = time.monotonic() + opts.max_wait
+    quiet_since = time.monotonic()
+    waited = False
+    while time.monotonic() < deadline:
+        if foreign_memcaslap():
+            if not waited:
+                print("cluster: another memcaslap is running; waiting", file=sys.stderr)
+            waited = True
+            quiet_since = time.monotonic()
+        elif time.monotonic() - quiet_since >= (opts.idle_seconds if waited else 0):
+            return waited
+        time.sleep(1.0)
+    print("cluster: warning: other memcaslap processes are still running; measuring anyway", file=sys.stderr)
+    return waited
+
+
+# ---------------------------------------------------------------------------------------------
+# Part 1: ringcached x3 vs nutcracker + memcached x3
+
+def split(conns):
+    return [conns // PROCS + (1 if i < conns % PROCS else 0) for i in range(PROCS)]
+
+
+def run_side(opts, side, conns, log_dir):
+    background = background_busy()
+    procs = start_cluster(opts, log_dir) if side == "ringcached" else start_ensemble(opts, log_dir)
+    try:
+        targets = [p.port for p in procs] if side == "ringcached" else [procs[-1].port] * PROCS
+        servers = procs
+        fwd_before = forwarded(procs) if side == "ringcached" else 0
+        children0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu0 = [p.cpu() for p in servers]
+        clients = []
+        for port, c in zip(targets, split(conns)):
+            cmd = ["memcaslap", "-s", f"127.0.0.1:{port}", "-F", CFG, "-t", f"{opts.duration}s",
+                   "-S", f"{opts.duration}s", "-T", "1", "-c", str(c)]
+            clients.append(subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                            stdin=subprocess.DEVNULL))
+        outs = []
+        try:
+            for cl in clients:
+                outs.append(cl.communicate(timeout=opts.duration * 6 + 60)[0].decode(errors="replace"))
+        finally:
+            for cl in clients:
+                if cl.poll() is None:
+                    cl.kill()
+                    cl.wait()
+        cpu1 = [p.cpu() for p in servers]
+        children1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        parsed = [parse_memcaslap(o) for o in outs]
+        dead = [p.kind for p in servers if not p.alive()]
+        ops = sum(r["ops"] for r in parsed)
+        runtime = max(r["runtime"] for r in parsed)
+        result = {
+            "tps": sum(r["tps"] for r in parsed), "ops": ops, "runtime": runtime,
+            "per_client_tps": [r["tps"] for r in parsed],
+            "lat_avg": sum(r["lat_avg"] * r["ops"] for r in parsed) / max(ops, 1),
+            "lat_max": max(r["lat_max"] for r in parsed),
+            "get_misses": sum(r["get_misses"] for r in parsed),
+            "background": background, "dead": dead,
+            "client_busy": (children1.ru_utime + children1.ru_stime - children0.ru_utime - children0.ru_stime) / runtime,
+        }
+        if dead:
+            result.update(cpu_us_per_op=None, proxy_us_per_op=None, server_busy=None)
+        else:
+            used = [b - a for a, b in zip(cpu0, cpu1)]
+            result["cpu_us_per_op"] = sum(used) * 1e6 / max(ops, 1)
+            result["server_busy"] = sum(used) / runtime
+            result["proxy_us_per_op"] = used[-1] * 1e6 / max(ops, 1) if side == "ensemble" else None
+            result["per_process_busy"] = [u / runtime for u in used]
+        result["forwarded_share"] = ((forwarded(procs) - fwd_before) / max(ops, 1)
+                                     if side == "ringcached" and not dead else None)
+        return result
+    finally:
+        for p in reversed(procs):
+            p.stop()
+
+
+# ---------------------------------------------------------------------------------------------
+# Part 2: the cost of one forwarded hop
+
+HOPLOAD_C = r"""
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+/* hopload PORT CONNS SECONDS WARMUP KEYFILE GETPCT VALUELEN: N connections, one request in flight on
+   each (depth 1), get/set on random keys from KEYFILE; prints the figures of the measured window. */
+typedef struct { int fd; int is_get; double t0; unsigned long long rng; int inlen; char in[16384]; } conn_t;
+
+static double now(void) { struct timespec ts; clock_gettime(CLOCK_MONOTONIC, &ts); return ts.tv_sec + ts.tv_nsec * 1e-9; }
+static unsigned long long next(unsigned long long *s) { *s ^= *s << 13; *s ^= *s >> 7; *s ^= *s << 17; return *s; }
+
+static char **keys; static int nkeys; static int getpct; static char *value; static int vlen;
+
+static void issue(conn_t *c) {
+    char buf[512];
+    const char *k = keys[next(&c->rng) % nkeys];
+    int n;
+    c->is_get = (int)(next(&c->rng) % 100) < getpct;
+    if (c->is_get) n = snprintf(buf, sizeof buf, "get %s\r\n", k);
+    else n = snprintf(buf, sizeof buf, "set %s 0 0 %d\r\n%s\r\n", k, vlen, value);
+    c->inlen = 0;
+    c->t0 = now();
+    int off = 0;
+    while (off < n) {
+        ssize_t w = write(c->fd, buf + off, n - off);
+        if (w > 0) off += w;
+        else if (w < 0 && errno != EAGAIN && errno != EINTR) { perror("write"); exit(1); }
+    }
+}
+
+int main(int argc, char **argv) {
+    if (argc != 8) { fprintf(stderr, "usage: hopload PORT CONNS SECONDS WARMUP KEYFILE GETPCT VALUELEN\n"); return 2; }
+    int port = atoi(argv[1]), nconn = atoi(argv[2]);
+    double seconds = atof(argv[3]), warm = atof(argv[4]);
+    getpct = atoi(argv[6]); vlen = atoi(argv[7]);
+    value = malloc(vlen + 1); memset(value, 'v', vlen); value[vlen] = 0;
+    FILE *f = fopen(argv[5], "r"); if (!f) { perror("keyfile"); return 1; }
+    char line[300]; int cap = 1024; keys = malloc(sizeof(char *) * cap);
+    while (fgets(line, sizeof line, f)) {
+        line[strcspn(line, "\r\n")] = 0;
+        if (!*line) continue;
+        if (nkeys == cap) { cap *= 2; keys = realloc(keys, sizeof(char *) * cap); }
+        keys[nkeys++] = strdup(line);
+    }
+    fclose(f);
+    if (!nkeys) { fprintf(stderr, "no keys\n"); return 1; }
+    int ep = epoll_create1(0);
+    conn_t *cs = calloc(nconn, sizeof(conn_t));
+    struct sockaddr_in sa; memset(&sa, 0, sizeof sa);
+    sa.sin_family = AF_INET; sa.sin_port = htons(port); sa.sin_addr.s_addr = htonl(0x7f000001);
+    for (int i = 0; i < nconn; i++) {
+        conn_t *c = &cs[i];
+        c->fd = socket(AF_INET, SOCK_STREAM, 0);
+        if (connect(c->fd, (struct sockaddr *)&sa, sizeof sa) < 0) { perror("connect"); return 1; }
+        int one = 1; setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        fcntl(c->fd, F_SETFL, fcntl(c->fd, F_GETFL) | O_NONBLOCK);
+        c->rng = 0x9E3779B97F4A7C15ULL * (i + 1) ^ (unsigned long long)getpid();
+        struct epoll_event ev = { .events = EPOLLIN, .data.ptr = c };
+        epoll_ctl(ep, EPOLL_CTL_ADD, c->fd, &ev);
+    }
+    double start = now(), mstart = start + warm, end = mstart + seconds;
+    unsigned long long all_ops = 0, ops = 0, errors = 0, misses = 0, gets = 0;
+    double latsum = 0, latmax = 0;
+    for (int i = 0; i < nconn; i++) issue(&cs[i]);
+    struct epoll_event evs[256];
+    int running = 1;
+    while (running) {
+        int n = epoll_wait(ep, evs, 256, 100);
+        double t = now();
+        if (t >= end) running = 0;
+        for (int i = 0; i < n; i++) {
+            conn_t *c = evs[i].data.ptr;
+            ssize_t r = read(c->fd, c->in + c->inlen, sizeof c->in - c->inlen);
+            if (r == 0) { fprintf(stderr, "server closed a connection\n"); return 1; }
+            if (r < 0) { if (errno == EAGAIN || errno == EINTR) continue; perror("read"); return 1; }
+            c->inlen += r;
+            if (c->inlen < 2 || memcmp(c->in + c->inlen - 2, "\r\n", 2)) continue;
+            int err = 0, done = 0, miss = 0;
+            if (!strncmp(c->in, "SERVER_ERROR", 12) || !strncmp(c->in, "CLIENT_ERROR", 12) || !strncmp(c->in, "ERROR", 5)) { err = 1; done = 1; }
+            else if (c->is_get) {
+                if (c->inlen >= 5 && !memcmp(c->in + c->inlen - 5, "END\r\n", 5)) { done = 1; miss = c->inlen == 5; }
+            } else { done = 1; err = strncmp(c->in, "STORED\r\n", 8) != 0; }
+            if (!done) { if (c->inlen == sizeof c->in) { fprintf(stderr, "answer too long\n"); return 1; } continue; }
+            double t1 = now();
+            all_ops++;
+            if (c->t0 >= mstart && t1 <= end) {
+                double lat = t1 - c->t0;
+                ops++; latsum += lat; if (lat > latmax) latmax = lat;
+                errors += err; misses += miss; gets += c->is_get;
+            }
+            if (running) issue(c);
+        }
+    }
+    printf("all_ops %llu ops %llu seconds %.3f errors %llu gets %llu misses %llu avg_us %.1f max_us %.1f\n",
+           all_ops, ops, seconds, errors, gets, misses, ops ? latsum / ops * 1e6 : 0.0, latmax * 1e6);
+    return 0;
+}
+"""
+
+
+def build_hopload(log_dir):
+    cc = shutil.which("cc") or shutil.which("gcc") or shutil.which("clang")
+    if not cc:
+        raise RuntimeError("no C compiler (cc, gcc or clang) for the hop load generator")
+    src = os.path.join(log_dir, "hopload.c")
+    exe = os.path.join(log_dir, "hopload")
+    with open(src, "w") as f:
+        f.write(HOPLOAD_C)
+    subprocess.run([cc, "-O2", "-o", exe, src], check=True)
+    return exe
+
+
+def classify_keys(node, owner_name, want):
+    """Keys of memcaslap's shape (32 bytes) sorted by `cluster route` into owned by `owner_name`
+    and owned by another node, `want` of each."""
+    owned, others = [], []
+    c = common.Client(node.port)
+    try:
+        i = 0
+        while len(owned) < want or len(others) < want:
+            batch = [f"hop:{i + j:028d}" for j in range(500)]
+            i += 500
+            c.send(b"".join(f"cluster route {k}\r\n".encode() for k in batch))
+            for k in batch:
+                answer = c.read_until(b"END\r\n").decode().split()
+                if answer[0] != "ROUTE" or answer[1] != k:
+                    raise RuntimeError(f"unexpected cluster route answer: {answer}")
+                (owned if answer[2] == owner_name else others).append(k)
+            if i > 100 * want:
+                raise RuntimeError("cannot find keys for both sides")
+    finally:
+        c.close()
+    return owned[:want], others[:want]
+
+
+def preload(port, keys, vlen):
+    c = common.Client(port)
+    try:
+        value = b"v" * vlen
+        c.send(b"".join(b"set %s 0 0 %d\r\n%s\r\n" % (k.encode(), vlen, value) for k in keys))
+        for _ in keys:
+            line = c.read_until(b"\r\n")
+            if line != b"STORED\r\n":
+                raise RuntimeError(f"preload: {line!r}")
+    finally:
+        c.close()
+
+
+def hop_test(opts, log_dir):
+    exe = build_hopload(log_dir)
+    nodes = start_cluster(opts, log_dir)
+    try:
+        me = f"127.0.0.1:{nodes[0].port}"
+        owned, others = classify_keys(nodes[0], me, opts.hop_keys)
+        keyfiles = {}
+        for name, ks in (("owner", owned), ("non-owner", others)):
+            keyfiles[name] = os.path.join(log_dir, f"keys-{name}.txt")
+            with open(keyfiles[name], "w") as f:
+                f.write("\n".join(ks) + "\n")
+            preload(nodes[0].port, ks, 100)
+        results = {"owner": [], "non-owner": []}
+        for rnd in range(opts.hop_rounds):
+            order = ["owner", "non-owner"] if rnd % 2 == 0 else ["non-owner", "owner"]
+            for name in order:
+                background = background_busy()
+                fwd0 = forwarded(nodes)
+                ch0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+                cpu0 = [n.cpu() for n in nodes]
+                out = subprocess.run([exe, str(nodes[0].port), str(opts.hop_conns), str(opts.hop_duration), "0.5",
+                                      keyfiles[name], "90", "100"], capture_output=True, text=True,
+                                     timeout=opts.hop_duration + 30)
+                cpu1 = [n.cpu() for n in nodes]
+                ch1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+                if out.returncode != 0:
+                    raise RuntimeError(f"hopload failed: {out.stderr}")
+                f = out.stdout.split()
+                r = {f[i]: float(f[i + 1]) for i in range(0, len(f), 2)}
+                wall = opts.hop_duration + 0.5
+                ops_all = r["all_ops"]  # the CPU figures cover the warm-up too
+                used = [b - a for a, b in zip(cpu0, cpu1)]
+                r.update(tps=r["ops"] / r["seconds"], background=background,
+                         cpu_us_per_op=sum(used) * 1e6 / max(ops_all, 1),
+                         entry_us_per_op=used[0] * 1e6 / max(ops_all, 1),
+                         owner_us_per_op=sum(used[1:]) * 1e6 / max(ops_all, 1),
+                         busy=[u / wall for u in used],
+                         client_busy=(ch1.ru_utime + ch1.ru_stime - ch0.ru_utime - ch0.ru_stime) / wall,
+                         forwarded_share=(forwarded(nodes) - fwd0) / max(ops_all, 1))
+                results[name].append(r)
+                print(f"[hop {rnd + 1}/{opts.hop_rounds}] {name}: {r['tps']:.0f} ops/s, avg {r['avg_us']:.0f}us, "
+                      f"cpu {r['cpu_us_per_op']:.2f}us/op (node1 {r['entry_us_per_op']:.2f}), errors {r['errors']:.0f}, "
+                      f"misses {r['misses']:.0f}, others {100 * background:.0f}%", file=sys.stderr)
+        return results
+    finally:
+        for n in nodes:
+            n.stop()
+
+
+# ---------------------------------------------------------------------------------------------
+# Report
+
+def fmt(v, spec, width=None):
+    if v is None:
+        w = int(re.match(r"\d*", spec).group(0) or 1)
+        return "-".rjust(w)
+    return format(v, spec)
+
+
+def pct(v, width):
+    return ("-" if v is None else f"{100 * v:.0f}%").rjust(width)
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--cluster", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--quick", action="store_true", help="1 round at 16 connections, a short hop test")
+    p.add_argument("--rounds", type=int, help="rounds per cell (median); default 5, 1 with --quick")
+    p.add_argument("--duration", type=int, default=5, help="seconds per memcaslap run; default 5")
+    p.add_argument("--conns", default="16,64", help="total connections per cell; default 16,64")
+    p.add_argument("--threads", type=int, default=1, help="-t of every server; default 1")
+    p.add_argument("--memory", type=int, default=256, help="-m of every server (MB); default 256")
+    p.add_argument("--hop-rounds", type=int, help="rounds of the hop test; default 3, 1 with --quick")
+    p.add_argument("--hop-duration", type=float, default=4, help="seconds per hop run; default 4")
+    p.add_argument("--hop-conns", type=int, default=16, help="connections of the hop test; default 16")
+    p.add_argument("--hop-keys", type=int, default=1000, help="keys per side in the hop test; default 1000")
+    p.add_argument("--no-hop", action="store_true", help="skip the hop test")
+    p.add_argument("--idle-seconds", type=float, default=30,
+                   help="if another memcaslap runs, wait until none has run for this long; default 30")
+    p.add_argument("--max-wait", type=float, default=300, help="give up waiting after this long; default 300")
+    p.add_argument("--ringcached", default=os.environ.get("RINGCACHED", ".build/release/ringcached"))
+    p.add_argument("--memcached", default=os.environ.get("MEMCACHED", "/usr/bin/memcached"))
+    p.add_argument("--nutcracker", default=os.environ.get("NUTCRACKER", "/usr/sbin/nutcracker"))
+    p.add_argument("--json", help="also write every run's raw figures here")
+    opts, unknown = p.parse_known_args()
+    if unknown:
+        p.error(f"unknown arguments for --cluster: {' '.join(unknown)}")
+    if opts.rounds is None:
+        opts.rounds = 1 if opts.quick else 5
+    if opts.hop_rounds is None:
+        opts.hop_rounds = 1 if opts.quick else 3
+    if opts.quick:
+        opts.conns = "16"
+        opts.hop_duration = min(opts.hop_duration, 2)
+    conns_list = [int(c) for c in opts.conns.split(",")]
+    for path in (opts.ringcached, opts.memcached, opts.nutcracker):
+        if not os.access(path, os.X_OK):
+            sys.exit(f"cluster: {path} is missing (bench.sh installs nutcracker and memcached; build ringcached first)")
+
+    log_dir = tempfile.mkdtemp(prefix="ringcache-cluster-bench-")
+    started = time.time()
+    load_start = open("/proc/loadavg").read().strip()
+    print(f"cluster bench: ringcached={opts.ringcached} logs={log_dir}", file=sys.stderr)
+    waited = wait_for_other_benchmarks(opts)
+
+    results = {}
+    total = 2 * len(conns_list) * opts.rounds
+    done = 0
+    for rnd in range(opts.rounds):
+        for ci, conns in enumerate(conns_list):
+            order = ["ringcached", "ensemble"]
+            if (rnd + ci) % 2:
+                order.reverse()
+            for side in order:
+                done += 1
+                r = run_side(opts, side, conns, log_dir)
+                results.setdefault((conns, side), []).append(r)
+                extra = (f", forwarded {100 * r['forwarded_share']:.0f}%" if r.get("forwarded_share") is not None
+                         else f", nutcracker {fmt(r.get('proxy_us_per_op'), '.2f')}us/op")
+                print(f"[{done}/{total}] c{conns} {side}: {r['tps']} ops/s ({'+'.join(map(str, r['per_client_tps']))}), "
+                      f"avg {r['lat_avg']:.0f}us, cpu {fmt(r['cpu_us_per_op'], '.2f')}us/op{extra}, "
+                      f"others {100 * r['background']:.0f}%" + (f" DEAD {r['dead']}" if r["dead"] else ""),
+                      file=sys.stderr)
+
+    hop = None if opts.no_hop else hop_test(opts, log_dir)
+
+    if opts.json:
+        with open(opts.json, "w") as f:
+            json.dump({"runs": {f"{c}|{s}": v for (c, s), v in results.items()}, "hop": hop,
+                       "options": vars(opts)}, f, indent=1)
+
+    med = common.median
+    out = sys.stdout
+    nc_version = subprocess.run([opts.nutcracker, "--version"], capture_output=True, text=True)
+    nc_version = (nc_version.stdout + nc_version.stderr).strip().splitlines()[0].replace("This is ", "")
+    print(f"cluster: 3 x ringcached -t {opts.threads} -m {opts.memory} vs {nc_version} (hash md5, distribution "
+          f"ketama) + 3 x memcached 1.6.18 -t {opts.threads} -m {opts.memory}; {PROCS} memcaslap -T 1 at once "
+          f"(ringcached: one per node; ensemble: all on nutcracker), get90-set10.cfg, {opts.duration}s per run, "
+          f"median of {opts.rounds} round(s); unpinned (7-8 processes on {os.cpu_count()} CPUs)", file=out)
+    print(f"load average at start: {load_start}; waited for another benchmark: {'yes' if waited else 'no'}; "
+          f"took {time.time() - started:.0f}s", file=out)
+    print("ops/s = sum of the memcaslap TPS; avg = ops-weighted memcaslap mean latency, max = largest max (us); "
+          "cpu = utime+stime of all server processes (3 nodes, or 3 memcached + nutcracker) per op; nc = "
+          "nutcracker's share of it; fwd = forwarded requests / ops (stats cluster); busy = server CPU / run "
+          "time (200% = both cores); others = machine CPU used by other programs just before the run", file=out)
+    header = (f"{'conns':>5} | {'rc ops/s':>9} {'ens ops/s':>9} {'ratio':>5} | {'rc avg':>6} {'ens avg':>7} "
+              f"{'rc max':>6} {'ens max':>7} (us) | {'rc cpu':>6} {'ens cpu':>7} {'nc':>5} (us/op) | {'rc fwd':>6} | "
+              f"{'rc busy':>7} {'ens busy':>8} {'client':>6} {'others':>6}")
+    print(header, file=out)
+    print("-" * len(header), file=out)
+    ratios = {}
+    for conns in conns_list:
+        rc, en = results.get((conns, "ringcached"), []), results.get((conns, "ensemble"), [])
+
+        def m(runs, key):
+            return med([r.get(key) for r in runs])
+        rt, et = m(rc, "tps"), m(en, "tps")
+        ratios[conns] = rt / et if rt and et else None
+        line = (f"{conns:>5} | {fmt(rt, '9.0f')} {fmt(et, '9.0f')} {fmt(ratios[conns], '5.2f')} | "
+                f"{fmt(m(rc, 'lat_avg'), '6.0f')} {fmt(m(en, 'lat_avg'), '7.0f')} {fmt(m(rc, 'lat_max'), '6.0f')} "
+                f"{fmt(m(en, 'lat_max'), '7.0f')}      | {fmt(m(rc, 'cpu_us_per_op'), '6.2f')} "
+                f"{fmt(m(en, 'cpu_us_per_op'), '7.2f')} {fmt(m(en, 'proxy_us_per_op'), '5.2f')}         | "
+                f"{pct(m(rc, 'forwarded_share'), 6)} | {pct(m(rc, 'server_busy'), 7)} {pct(m(en, 'server_busy'), 8)} "
+                f"{pct(med([r['client_busy'] for r in rc + en]), 6)} {pct(med([r['background'] for r in rc + en]), 6)}")
+        dead = sum(1 for r in rc + en if r["dead"])
+        if dead:
+            line += f"  [a server died in {dead} runs]"
+        misses = sum(r["get_misses"] for r in rc + en)
+        if misses:
+            line += f"  [get misses {misses}]"
+        print(line, file=out)
+        print(f"      runs (ops/s): rc " + " ".join(str(r["tps"]) for r in rc) + " | ens "
+              + " ".join(str(r["tps"]) for r in en), file=out)
+    noisy = sum(1 for rs in results.values() for r in rs if r["background"] > 0.25)
+    if noisy:
+        print(f"noise: other programs used over 25% of the machine just before {noisy} runs", file=out)
+
+    if hop:
+        print(f"one hop: 3-node cluster, {opts.hop_conns} connections to node 1, depth 1, 90% get / 10% set, "
+              f"32-byte keys, 100-byte values, {opts.hop_keys} keys per side (classified with `cluster route`, "
+              f"preloaded), {opts.hop_duration:g}s per run after 0.5s warm-up, median of {opts.hop_rounds}; "
+              f"cpu = all 3 nodes per op, node1 = the node the client talks to", file=out)
+        h = (f"{'keys':<10} | {'ops/s':>8} {'avg us':>7} {'max us':>7} | {'cpu':>6} {'node1':>6} {'owners':>6} "
+             f"(us/op) | {'fwd':>4} | {'node busy (1/2/3)':>17} {'client':>6}")
+        print(h, file=out)
+        print("-" * len(h), file=out)
+        for name in ("owner", "non-owner"):
+            rs = hop[name]
+
+            def m(key):
+                return med([r[key] for r in rs])
+            busy = "/".join(f"{100 * med([r['busy'][i] for r in rs]):.0f}%" for i in range(3))
+            print(f"{name:<10} | {m('tps'):8.0f} {m('avg_us'):7.0f} {m('max_us'):7.0f} | {m('cpu_us_per_op'):6.2f} "
+                  f"{m('entry_us_per_op'):6.2f} {m('owner_us_per_op'):6.2f}         | {pct(m('forwarded_share'), 4)} | "
+                  f"{busy:>17} {pct(m('client_busy'), 6)}"
+                  + (f"  [errors {sum(r['errors'] for r in rs):.0f}]" if any(r["errors"] for r in rs) else ""),
+                  file=out)
+        o, n = hop["owner"], hop["non-owner"]
+        tps_o, tps_n = med([r["tps"] for r in o]), med([r["tps"] for r in n])
+        lat_o, lat_n = med([r["avg_us"] for r in o]), med([r["avg_us"] for r in n])
+        cpu_o, cpu_n = med([r["cpu_us_per_op"] for r in o]), med([r["cpu_us_per_op"] for r in n])
+        print(f"hop: non-owner/owner ops/s ratio {tps_n / tps_o:.2f}; mean latency +{lat_n - lat_o:.0f}us "
+              f"({lat_n / lat_o:.2f}x); server CPU +{cpu_n - cpu_o:.2f}us per forwarded op ({cpu_n / cpu_o:.2f}x)",
+              file=out)
+
+    r16 = ratios.get(16)
+    print(f"cluster ratio {r16:.2f}" if r16 else "cluster ratio n/a", file=out)
+
+
+if __name__ == "__main__":
+    main()
