@@ -34,7 +34,12 @@ let package = Package(
                 "EventLoop", "TextProtocol", "Storage", "Cluster",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "TOMLKit", package: "TOMLKit"),
-            ]
+            ],
+            // Release builds skip Swift's dynamic exclusivity checks here: every connection,
+            // worker and peer link is confined to one thread, and the checks were a fifth of the
+            // user-space instructions of a get (callgrind, docs/BENCHMARKS.md). Debug builds and
+            // the tests keep them.
+            swiftSettings: [.unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release))]
         ),
         .executableTarget(
             name: "ringcached",

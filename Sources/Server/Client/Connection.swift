@@ -116,7 +116,7 @@ final class Connection: EventHandler {
 
     /// Parses and executes the complete commands at the front of `input`.
     private func process() {
-        info.touch(worker.context.clock.seconds)
+        info.touch(worker.clock.seconds)
         while true {
             if case .swallowing(let remaining) = state {
                 let dropped = min(remaining, input.unreadCount)
@@ -133,7 +133,7 @@ final class Connection: EventHandler {
             case .needMoreData:
                 return
             case .command(let command, let consumed):
-                if worker.context.logCommands { worker.logCommand(fd: fd, bytes: bytes, consumed: consumed) }
+                if worker.logCommands { worker.logCommand(fd: fd, bytes: bytes, consumed: consumed) }
                 if let router = worker.router {
                     if route(command, bytes, consumed, router) {
                         input.start += consumed
@@ -152,7 +152,7 @@ final class Connection: EventHandler {
                 if response.utf8CodeUnitCount > 0 { output.append(response) }
                 state = .closingAfterWrite
             }
-            if output.count - written > worker.context.configuration.maxOutputBuffer {
+            if output.count - written > worker.maxOutputBuffer {
                 worker.context.counters.outputOverflows.add(1, ordering: .relaxed)
                 worker.logger.info("closing connection \(fd) (\(info.peer)): unread answers exceed max_output_buffer")
                 close()

@@ -50,6 +50,9 @@ final class Worker: EventHandler {
     /// The most input one command may occupy: the largest storage command (line + item + CRLF)
     /// or a multi-get line, which memcached leaves unbounded but we must not.
     let inputLimit: Int
+    /// Settings read per request, kept here so the hot path does not copy the configuration.
+    let maxOutputBuffer: Int
+    let clock: CoarseClock
     /// The cluster this node belongs to, and the ring snapshot this worker routes by; nil standalone.
     let cluster: ClusterState?
     let router: Router?
@@ -70,6 +73,8 @@ final class Worker: EventHandler {
         self.base = try EventBase()
         self.executor = Executor(store: context.store, stats: stats, context: context)
         self.inputLimit = max(2 * context.configuration.maxItemSize, 4 << 20)
+        self.maxOutputBuffer = context.configuration.maxOutputBuffer
+        self.clock = context.clock
         self.cluster = context.cluster
         self.router = context.cluster.map { Router(ring: $0.ring) }
         var logger = context.logger
@@ -150,6 +155,9 @@ final class Worker: EventHandler {
         context.connectionEnded(connection.info)
         logger.info("closed connection \(connection.fd)")
     }
+
+    /// -vv (or `verbosity 2`): log every command.
+    @inline(__always) var logCommands: Bool { context.logCommands }
 
     func releaseClosedConnections() {
         if !closedConnections.isEmpty { closedConnections.removeAll(keepingCapacity: true) }
