@@ -101,6 +101,12 @@ class Proc:
     def cpu(self):
         return common.cpu_seconds(self.pid) if self.alive() else None
 
+    def cpu_split(self):
+        """(user, system) CPU seconds of the process."""
+        with open(f"/proc/{self.pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return int(fields[11]) / common.CLK_TCK, int(fields[12]) / common.CLK_TCK
+
     def stop(self, timeout=5.0):
         if self.proc.poll() is None:
             try:
@@ -127,8 +133,29 @@ def free_ports(n):
             s.close()
 
 
+def low_free_ports(n, low=20000, high=55000):
+    """n distinct free ports below 55000: ringcached checks that the default peer port (client port
+    + 10000) of its advertise address fits in 16 bits even when --peer-port is given, so client ports
+    from the kernel's ephemeral range (up to 60999) can be refused."""
+    import random
+    socks = []
+    try:
+        while len(socks) < n:
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            try:
+                s.bind(("127.0.0.1", random.randint(low, high)))
+            except OSError:
+                s.close()
+                continue
+            socks.append(s)
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
 def start_cluster(opts, log_dir):
-    ports = free_ports(6)
+    ports = low_free_ports(6)
     client, peer = ports[:3], ports[3:]
     seeds = ",".join(f"127.0.0.1:{c}@{p}" for c, p in zip(client, peer))
     nodes = []
@@ -257,8 +284,18 @@ def split(conns):
     return [conns // PROCS + (1 if i < conns % PROCS else 0) for i in range(PROCS)]
 
 
+def wait_quiet(opts):
+    """Waits (at most opts.wait_quiet seconds) until other programs use under opts.quiet of the CPU."""
+    busy = background_busy()
+    deadline = time.monotonic() + opts.wait_quiet
+    while busy > opts.quiet and time.monotonic() < deadline:
+        time.sleep(1.0)
+        busy = background_busy()
+    return busy
+
+
 def run_side(opts, side, conns, log_dir):
-    background = background_busy()
+    background = wait_quiet(opts)
     procs = start_cluster(opts, log_dir) if side == "ringcached" else start_ensemble(opts, log_dir)
     try:
         targets = [p.port for p in procs] if side == "ringcached" else [procs[-1].port] * PROCS
@@ -293,7 +330,7 @@ def run_side(opts, side, conns, log_dir):
             "lat_avg": sum(r["lat_avg"] * r["ops"] for r in parsed) / max(ops, 1),
             "lat_max": max(r["lat_max"] for r in parsed),
             "get_misses": sum(r["get_misses"] for r in parsed),
-            "background": background, "dead": dead,
+            "background": background, "dead": dead, "foreign": bool(foreign_memcaslap()),
             "client_busy": (children1.ru_utime + children1.ru_stime - children0.ru_utime - children0.ru_stime) / runtime,
         }
         if dead:
@@ -490,14 +527,16 @@ def hop_test(opts, log_dir):
         for rnd in range(opts.hop_rounds):
             order = ["owner", "non-owner"] if rnd % 2 == 0 else ["non-owner", "owner"]
             for name in order:
-                background = background_busy()
+                background = wait_quiet(opts)
                 fwd0 = forwarded(nodes)
                 ch0 = resource.getrusage(resource.RUSAGE_CHILDREN)
                 cpu0 = [n.cpu() for n in nodes]
+                split0 = [n.cpu_split() for n in nodes]
                 out = subprocess.run([exe, str(nodes[0].port), str(opts.hop_conns), str(opts.hop_duration), "0.5",
                                       keyfiles[name], "90", "100"], capture_output=True, text=True,
                                      timeout=opts.hop_duration + 30)
                 cpu1 = [n.cpu() for n in nodes]
+                split1 = [n.cpu_split() for n in nodes]
                 ch1 = resource.getrusage(resource.RUSAGE_CHILDREN)
                 if out.returncode != 0:
                     raise RuntimeError(f"hopload failed: {out.stderr}")
@@ -511,6 +550,8 @@ def hop_test(opts, log_dir):
                          entry_us_per_op=used[0] * 1e6 / max(ops_all, 1),
                          owner_us_per_op=sum(used[1:]) * 1e6 / max(ops_all, 1),
                          busy=[u / wall for u in used],
+                         user_us_per_op=sum(b[0] - a[0] for a, b in zip(split0, split1)) * 1e6 / max(ops_all, 1),
+                         sys_us_per_op=sum(b[1] - a[1] for a, b in zip(split0, split1)) * 1e6 / max(ops_all, 1),
                          client_busy=(ch1.ru_utime + ch1.ru_stime - ch0.ru_utime - ch0.ru_stime) / wall,
                          forwarded_share=(forwarded(nodes) - fwd0) / max(ops_all, 1))
                 results[name].append(r)
@@ -554,6 +595,10 @@ def main():
     p.add_argument("--idle-seconds", type=float, default=30,
                    help="if another memcaslap runs, wait until none has run for this long; default 30")
     p.add_argument("--max-wait", type=float, default=300, help="give up waiting after this long; default 300")
+    p.add_argument("--wait-quiet", type=float, default=0, metavar="SECONDS",
+                   help="before each run wait up to this long for other programs to use under --quiet of the "
+                        "CPU (default 0: measure it, don't wait)")
+    p.add_argument("--quiet", type=float, default=0.15, help="see --wait-quiet; a fraction, default 0.15")
     p.add_argument("--ringcached", default=os.environ.get("RINGCACHED", ".build/release/ringcached"))
     p.add_argument("--memcached", default=os.environ.get("MEMCACHED", "/usr/bin/memcached"))
     p.add_argument("--nutcracker", default=os.environ.get("NUTCRACKER", "/usr/sbin/nutcracker"))
@@ -614,6 +659,7 @@ def main():
           f"(ringcached: one per node; ensemble: all on nutcracker), get90-set10.cfg, {opts.duration}s per run, "
           f"median of {opts.rounds} round(s); unpinned (7-8 processes on {os.cpu_count()} CPUs)", file=out)
     print(f"load average at start: {load_start}; waited for another benchmark: {'yes' if waited else 'no'}; "
+          f"wait-quiet {opts.wait_quiet:g}s; "
           f"took {time.time() - started:.0f}s", file=out)
     print("ops/s = sum of the memcaslap TPS; avg = ops-weighted memcaslap mean latency, max = largest max (us); "
           "cpu = utime+stime of all server processes (3 nodes, or 3 memcached + nutcracker) per op; nc = "
@@ -647,6 +693,9 @@ def main():
         print(line, file=out)
         print(f"      runs (ops/s): rc " + " ".join(str(r["tps"]) for r in rc) + " | ens "
               + " ".join(str(r["tps"]) for r in en), file=out)
+    foreign = sum(1 for rs in results.values() for r in rs if r["foreign"])
+    if foreign:
+        print(f"warning: another benchmark's memcaslap was running at the end of {foreign} runs", file=out)
     noisy = sum(1 for rs in results.values() for r in rs if r["background"] > 0.25)
     if noisy:
         print(f"noise: other programs used over 25% of the machine just before {noisy} runs", file=out)
@@ -655,9 +704,10 @@ def main():
         print(f"one hop: 3-node cluster, {opts.hop_conns} connections to node 1, depth 1, 90% get / 10% set, "
               f"32-byte keys, 100-byte values, {opts.hop_keys} keys per side (classified with `cluster route`, "
               f"preloaded), {opts.hop_duration:g}s per run after 0.5s warm-up, median of {opts.hop_rounds}; "
-              f"cpu = all 3 nodes per op, node1 = the node the client talks to", file=out)
+              f"cpu = all 3 nodes per op = node1 (the node the client talks to) + owners (nodes 2 and 3), "
+              f"and the same split into user and system time", file=out)
         h = (f"{'keys':<10} | {'ops/s':>8} {'avg us':>7} {'max us':>7} | {'cpu':>6} {'node1':>6} {'owners':>6} "
-             f"(us/op) | {'fwd':>4} | {'node busy (1/2/3)':>17} {'client':>6}")
+             f"{'user':>5} {'sys':>5} (us/op) | {'fwd':>4} | {'node busy (1/2/3)':>17} {'client':>6}")
         print(h, file=out)
         print("-" * len(h), file=out)
         for name in ("owner", "non-owner"):
@@ -667,7 +717,7 @@ def main():
                 return med([r[key] for r in rs])
             busy = "/".join(f"{100 * med([r['busy'][i] for r in rs]):.0f}%" for i in range(3))
             print(f"{name:<10} | {m('tps'):8.0f} {m('avg_us'):7.0f} {m('max_us'):7.0f} | {m('cpu_us_per_op'):6.2f} "
-                  f"{m('entry_us_per_op'):6.2f} {m('owner_us_per_op'):6.2f}         | {pct(m('forwarded_share'), 4)} | "
+                  f"{m('entry_us_per_op'):6.2f} {m('owner_us_per_op'):6.2f} {m('user_us_per_op'):5.2f} {m('sys_us_per_op'):5.2f}         | {pct(m('forwarded_share'), 4)} | "
                   f"{busy:>17} {pct(m('client_busy'), 6)}"
                   + (f"  [errors {sum(r['errors'] for r in rs):.0f}]" if any(r["errors"] for r in rs) else ""),
                   file=out)

@@ -34,9 +34,10 @@ final class ClusterState: Sendable {
             advertiseText = host.contains(":") ? "[\(host)]:\(c.port)" : "\(host):\(c.port)"
         }
         do throws(ClusterError) {
-            let parsed = try NodeAddress(parsing: advertiseText)
-            let peerPort = c.peerPort != 0 ? UInt16(c.peerPort) : nil
-            local = try NodeAddress(host: parsed.host, port: parsed.port, peerPort: peerPort)
+            // With --peer-port the default (client port + 10000) is never computed: it may not
+            // exist for a client port above 55535.
+            let withPeer = c.peerPort != 0 && !advertiseText.contains("@") ? "\(advertiseText)@\(c.peerPort)" : advertiseText
+            local = try NodeAddress(parsing: withPeer)
             membership = try Membership(local: local, seeds: seeds)
         } catch {
             throw ConfigurationError("advertise \(advertiseText): \(error.message)")
