@@ -93,10 +93,35 @@ final class Worker: EventHandler {
             timer.add(timeoutMicros: Int(min(cluster.peerTimeoutMillis / 4, 100)) * 1000)
             timeoutTimer = timer
             timeoutChecker = checker
+            let flushHandler = LinkFlushHandler(worker: self)
+            linkFlusher = try IOEvent(base: base, fd: -1, kind: [], persist: false, handler: flushHandler)
+            linkFlushHandler = flushHandler
         }
     }
 
     private var timeoutChecker: LinkTimeoutChecker?
+    /// Links with requests to write at the end of this loop pass.
+    private var dirtyLinks: [PeerLink] = []
+    private var linkFlusher: IOEvent?
+    private var linkFlushHandler: LinkFlushHandler?
+    private var linkFlushPending = false
+
+    /// Queues `link` to be written once the callbacks already due in this pass have run: an
+    /// activated event goes to the end of libevent's active queue.
+    func scheduleLinkFlush(_ link: PeerLink) {
+        dirtyLinks.append(link)
+        if !linkFlushPending, let linkFlusher {
+            linkFlushPending = true
+            linkFlusher.activate(.timeout)
+        }
+    }
+
+    func flushDirtyLinks() {
+        linkFlushPending = false
+        let links = dirtyLinks
+        dirtyLinks.removeAll(keepingCapacity: true)
+        for link in links { link.scheduledFlush() }
+    }
 
     /// The link to a ring node (never this node).
     func link(to node: NodeIndex) -> PeerLink { links[node.rawValue]! }
@@ -140,6 +165,7 @@ final class Worker: EventHandler {
             case .stop:
                 stopping = true
                 timeoutTimer?.free()
+                linkFlusher?.free()
                 for link in links { link?.shutdown() }
                 for connection in Array(connections.values) { connection.finishAndClose() }
                 base.stop()
@@ -182,4 +208,14 @@ final class LinkTimeoutChecker: EventHandler {
         super.init()
     }
     override func handleEvent(_ fd: Int32, _ kind: EventKind) { worker.checkLinkTimeouts() }
+}
+
+/// Runs the worker's end-of-pass write of its peer links.
+final class LinkFlushHandler: EventHandler {
+    unowned(unsafe) let worker: Worker
+    init(worker: Worker) {
+        self.worker = worker
+        super.init()
+    }
+    override func handleEvent(_ fd: Int32, _ kind: EventKind) { worker.flushDirtyLinks() }
 }

@@ -48,6 +48,8 @@ final class PeerLink: EventHandler {
     private var collected = OutputBuffer(capacity: 4 * 1024)
     private var backoffMillis: UInt64 = 50
     private var dispatching = false
+    /// Waiting for the worker's end-of-pass flush.
+    private var flushScheduled = false
     private var helloSent: PeerHello
 
     init(peer: NodeAddress, worker: Worker, cluster: ClusterState) {
@@ -73,7 +75,12 @@ final class PeerLink: EventHandler {
         output.append(bytes)
         if fence { output.append("mn\r\n") }
         pending.append(Pending(connection: connection, work: work, part: part, shape: shape, sentAt: now))
-        if !dispatching, case .ready = state { flush() }
+        // Written once per pass of the worker's loop: requests that many client connections
+        // forward in the same pass leave in one send.
+        if !dispatching, case .ready = state, !flushScheduled {
+            flushScheduled = true
+            worker.scheduleLinkFlush(self)
+        }
         return true
     }
 
@@ -126,6 +133,12 @@ final class PeerLink: EventHandler {
         }
         if kind.contains(.write) { flush() }
         if kind.contains(.read) { readAnswers() }
+    }
+
+    /// The worker's end-of-pass flush.
+    func scheduledFlush() {
+        flushScheduled = false
+        flush()
     }
 
     private func flush() {
@@ -284,6 +297,7 @@ final class PeerLink: EventHandler {
         if fd >= 0 { Socket.close(fd) }
         fd = -1
         state = .idle
+        flushScheduled = false
         output.removeAll()
         written = 0
         collected.removeAll()
