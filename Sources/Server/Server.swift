@@ -49,7 +49,8 @@ public final class Server {
             if let cluster { peerSockets = try bindListeners(port: cluster.peerPort) }
         } catch {
             if error.isAddressInUse {
-                logger.critical("\(error). Another process is using that port; start ringcached on another port with -p (e.g. `ringcached -p \(configuration.port + 1)`), or another peer port with --peer-port.")
+                let peerHint = cluster == nil ? "" : ", or another peer port with --peer-port"
+                logger.critical("\(error). Another process is using that port; start ringcached on another port with -p (e.g. `ringcached -p \(configuration.port + 1)`)\(peerHint).")
             } else {
                 logger.critical("\(error)")
             }
