@@ -34,20 +34,9 @@ if [ "$build" = 1 ]; then
     swift build -c release >&2
 fi
 
-# Every server the driver starts is recorded here; anything still running at exit is stopped,
-# by PID, and only if it is still one of our servers.
-export BENCH_PIDFILE
-BENCH_PIDFILE="$(mktemp /tmp/ringcache-bench-pids.XXXXXX)"
-cleanup() {
-    local pid
-    while read -r pid; do
-        [ -n "$pid" ] || continue
-        if grep -qaE 'ringcached|memcached|valgrind|nutcracker' "/proc/$pid/cmdline" 2>/dev/null; then
-            kill "$pid" 2>/dev/null || true
-        fi
-    done < "$BENCH_PIDFILE"
-    rm -f "$BENCH_PIDFILE"
-}
-trap cleanup EXIT
+# Every server the driver starts is recorded; anything still running at exit is stopped by PID.
+source scripts/lib/bench-pids.sh
+pidfile="$(mktemp /tmp/ringcache-bench-pids.XXXXXX)"
+bench_stop_servers_on_exit "$pidfile" "$pidfile"
 
 python3 "$driver" "${args[@]+"${args[@]}"}"

@@ -19,19 +19,8 @@ done
 [ "$build" = 1 ] && swift build -c release >&2
 
 work="$(mktemp -d /tmp/ringcache-alloc.XXXXXX)"
-export BENCH_PIDFILE="$work/pids"
-: > "$BENCH_PIDFILE"
-cleanup() {
-    local pid
-    while read -r pid; do
-        [ -n "$pid" ] || continue
-        if grep -qaE 'ringcached|memcached' "/proc/$pid/cmdline" 2>/dev/null; then
-            kill "$pid" 2>/dev/null || true
-        fi
-    done < "$BENCH_PIDFILE"
-    rm -rf "$work"
-}
-trap cleanup EXIT
+source scripts/lib/bench-pids.sh
+bench_stop_servers_on_exit "$work/pids" "$work"
 
 gcc -O2 -shared -fPIC -o "$work/alloccount.so" scripts/bench/alloccount.c
 python3 scripts/bench/alloc_count.py --library "$work/alloccount.so" "${args[@]+"${args[@]}"}"

@@ -21,18 +21,8 @@ done
 [ "$build" = 1 ] && swift build -c release >&2
 
 work="$(mktemp -d /tmp/ringcache-callgrind.XXXXXX)"
-export BENCH_PIDFILE="$work/pids"
-: > "$BENCH_PIDFILE"
-cleanup() {
-    local pid
-    while read -r pid; do
-        [ -n "$pid" ] || continue
-        if grep -qaE 'ringcached|memcached|valgrind' "/proc/$pid/cmdline" 2>/dev/null; then
-            kill "$pid" 2>/dev/null || true
-        fi
-    done < "$BENCH_PIDFILE"
-}
-trap cleanup EXIT
+source scripts/lib/bench-pids.sh
+bench_stop_servers_on_exit "$work/pids"  # the profiles in $work are kept
 
 ringcached="${RINGCACHED:-.build/release/ringcached}"
 objcopy --strip-debug "$ringcached" "$work/ringcached"
