@@ -122,13 +122,13 @@ struct Item: Equatable {
         keyLength == key.count && memcmp(keyPointer, key.baseAddress!, key.count) == 0
     }
 
-    /// Allocates a block and fills in everything but the links and the cas. Returns nil if malloc fails.
-    static func allocate(
+    /// Writes a new item into `raw` (a block of at least `blockSize` bytes: fresh from malloc, a
+    /// spare, or an evicted item's): everything but the links and the cas.
+    static func initialize(
+        _ raw: UnsafeMutableRawPointer,
         key: UnsafeRawBufferPointer, valueLength: Int, flags: UInt32, exptime: UInt32, now: UInt32
-    ) -> Item? {
+    ) -> Item {
         precondition(key.count > 0 && key.count <= 250, "Storage: keys are 1...250 bytes")
-        let size = blockSize(keyLength: key.count, valueLength: valueLength)
-        guard let raw = malloc(size) else { return nil }
         let item = Item(raw)
         item.hnext = nil
         item.prev = nil

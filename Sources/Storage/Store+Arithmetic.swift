@@ -12,8 +12,7 @@ extension Store {
             var garbage = Garbage()
             lock(s)
             guard let found = lookupLocked(s, hash, key, now: now, cutoff: flushCutoff.load(ordering: .relaxed), garbage: &garbage) else {
-                unlock(s)
-                release(garbage)
+                unlock(s, releasing: garbage)
                 guard request.autoCreates else { return .notFound }
                 if let outcome = createForArithmetic(key, request, hash: hash, stripeNumber: stripeNumber) {
                     return outcome
@@ -22,13 +21,11 @@ extension Store {
             }
             let item = found.item
             if compare != 0 && compare != item.cas {
-                unlock(s)
-                release(garbage)
+                unlock(s, releasing: garbage)
                 return .exists
             }
             guard let current = DecimalValue.parse(item.value) else {
-                unlock(s)
-                release(garbage)
+                unlock(s, releasing: garbage)
                 return .nonNumeric
             }
             let result: UInt64
@@ -55,8 +52,7 @@ extension Store {
                 let outcome = ArithmeticOutcome.value(ArithmeticResult(
                     value: result, cas: item.cas, ttlRemaining: Expiry.remaining(item.exptime, now: now),
                     ttlBefore: ttlBefore, created: false))
-                unlock(s)
-                release(garbage)
+                unlock(s, releasing: garbage)
                 return outcome
             }
 
@@ -64,23 +60,17 @@ extension Store {
             if request.incr { counters.pointee.incrHits -= 1 } else { counters.pointee.decrHits -= 1 }
             let oldCas = item.cas
             let flags = item.flags
-            unlock(s)
-            release(garbage)
+            unlock(s, releasing: garbage)
             garbage = Garbage()
-            let charge = MemoryCharge.chunk(forRequest: Item.blockSize(keyLength: key.count, valueLength: digits))
-            guard reserve(charge, preferring: stripeNumber) else { return .outOfMemory }
-            guard let fresh = Item.allocate(key: key, valueLength: digits, flags: flags, exptime: 0, now: UInt32(clamping: now)) else {
-                usedMemory.subtract(charge, ordering: .relaxed)
-                return .outOfMemory
-            }
+            guard let fresh = newItem(key: key, valueLength: digits, flags: flags, exptime: 0,
+                                      now: UInt32(clamping: now), preferring: stripeNumber) else { return .outOfMemory }
             DecimalValue.write(result, to: fresh.valuePointer)
             lock(s)
             guard let again = lookupLocked(s, hash, key, now: now, cutoff: flushCutoff.load(ordering: .relaxed), garbage: &garbage),
                   again.item.cas == oldCas
             else {
-                unlock(s)
                 garbage.push(fresh)
-                release(garbage)
+                unlock(s, releasing: garbage)
                 continue
             }
             fresh.exptime = again.item.exptime
@@ -93,8 +83,7 @@ extension Store {
             let outcome = ArithmeticOutcome.value(ArithmeticResult(
                 value: result, cas: fresh.cas, ttlRemaining: Expiry.remaining(fresh.exptime, now: now),
                 ttlBefore: ttlBefore, created: false))
-            unlock(s)
-            release(garbage)
+            unlock(s, releasing: garbage)
             return outcome
         }
     }
@@ -107,12 +96,8 @@ extension Store {
         let now = currentTime
         let initial = request.autoCreateInitial ?? 0
         let digits = DecimalValue.digitCount(initial)
-        let charge = MemoryCharge.chunk(forRequest: Item.blockSize(keyLength: key.count, valueLength: digits))
-        guard reserve(charge, preferring: stripeNumber) else { return .outOfMemory }
-        guard let fresh = Item.allocate(key: key, valueLength: digits, flags: 0, exptime: 0, now: UInt32(clamping: now)) else {
-            usedMemory.subtract(charge, ordering: .relaxed)
-            return .outOfMemory
-        }
+        guard let fresh = newItem(key: key, valueLength: digits, flags: 0, exptime: 0,
+                                  now: UInt32(clamping: now), preferring: stripeNumber) else { return .outOfMemory }
         DecimalValue.write(initial, to: fresh.valuePointer)
         let vivify = Expiry.absolute(request.autoCreateTTL ?? 0, now: now)
         if let ttl = request.newTTL, request.touchAfterVivify {
@@ -123,9 +108,8 @@ extension Store {
         var garbage = Garbage()
         lock(s)
         if lookupLocked(s, hash, key, now: now, cutoff: flushCutoff.load(ordering: .relaxed), garbage: &garbage) != nil {
-            unlock(s)
             garbage.push(fresh)
-            release(garbage)
+            unlock(s, releasing: garbage)
             return nil
         }
         fresh.cas = versions.next()
@@ -139,8 +123,7 @@ extension Store {
             s.pointee.linkLocked(fresh, hash: hash)
             growIfNeededLocked(s, keep: fresh)
         }
-        unlock(s)
-        release(garbage)
+        unlock(s, releasing: garbage)
         return outcome
     }
 }

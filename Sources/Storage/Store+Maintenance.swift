@@ -76,8 +76,7 @@ extension Store {
             }
             let finished = bucket >= s.pointee.bucketCount
             s.pointee.sweepBucket = finished ? 0 : bucket
-            unlock(s)
-            release(garbage)
+            unlock(s, releasing: garbage)
             if finished {
                 sweepStripe.store((index + 1) & (stripeCount - 1), ordering: .relaxed)
                 stripesFinished += 1
@@ -112,6 +111,7 @@ extension Store {
             stats.getFlushed += s.pointee.getFlushed
             stats.hashBuckets += s.pointee.bucketCount
             bucketBytes += s.pointee.bucketBytes
+            stats.spareBytes += s.pointee.spares.bytes
             if let tail = s.pointee.tail { stats.oldestItemAge = max(stats.oldestItemAge, now - Int64(Item(tail).atime)) }
             for c in 1..<SizeClasses.chunkSizes.count {
                 let counters = s.pointee.classes[c]

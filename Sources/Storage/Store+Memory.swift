@@ -78,6 +78,26 @@ extension Store {
         garbage.push(item)
     }
 
+    /// Unlocks the stripe and disposes of what was unlinked under it: blocks small enough become
+    /// the stripe's spares (put there while the lock is still held), the rest, and any spare a
+    /// full set of slots gives up, are freed after the unlock.
+    @inline(__always) func unlock(_ s: UnsafeMutablePointer<Stripe>, releasing garbage: consuming Garbage) {
+        var raw = garbage.head
+        var rest = Garbage()
+        while let r = raw {
+            let item = Item(r)
+            raw = item.hnext
+            let charge = item.charge
+            if SpareBlocks.keeps(charge: charge) {
+                if let displaced = s.pointee.spares.put(r, charge: charge) { rest.push(Item(displaced)) }
+            } else {
+                rest.push(item)
+            }
+        }
+        unlock(s)
+        release(rest)
+    }
+
     /// Frees what was collected and gives back its charge. Call with no lock held.
     @inline(__always) func release(_ garbage: consuming Garbage) {
         var raw = garbage.head
@@ -113,33 +133,74 @@ extension Store {
         }
     }
 
-    /// Charges `bytes`, evicting from LRU tails (stripe `preferred` first) until it fits.
-    /// With evictions disabled only dead items are reclaimed. Call with no lock held.
-    func reserve(_ bytes: Int, preferring preferred: Int) -> Bool {
-        if bytes > memoryLimit.load(ordering: .relaxed) { return false }
-        while true {
-            if tryReserve(bytes) { return true }
-            if !evictOne(preferring: preferred) { return tryReserve(bytes) }
-        }
+    /// A new item with its memory charged: a spare block of stripe `preferred` if one has the same
+    /// charge, else malloc within the limit, making room by eviction (stripe `preferred` first);
+    /// an evicted block of the same charge is used as it is, as memcached reuses the chunk it
+    /// evicts. nil if the memory can't be had. Call with no lock held.
+    func newItem(
+        key: UnsafeRawBufferPointer, valueLength: Int, flags: UInt32, exptime: UInt32, now: UInt32,
+        preferring preferred: Int
+    ) -> Item? {
+        let bytes = Item.blockSize(keyLength: key.count, valueLength: valueLength)
+        let charge = MemoryCharge.chunk(forRequest: bytes)
+        guard let raw = takeSpare(charge, from: stripe(preferred)) ?? allocateBlock(bytes, charge: charge, preferring: preferred)
+        else { return nil }
+        return Item.initialize(raw, key: key, valueLength: valueLength, flags: flags, exptime: exptime, now: now)
     }
 
-    /// Removes one item from an LRU tail: a dead one among the last few if there is one,
-    /// else (evictions enabled) the tail itself. Tries `preferred` first, then the other
-    /// stripes, one lock at a time. Returns false if nothing could be removed.
+    /// A spare block of exactly `charge` from this stripe, taking and dropping its lock.
+    @inline(__always) func takeSpare(_ charge: Int, from s: UnsafeMutablePointer<Stripe>) -> UnsafeMutableRawPointer? {
+        guard SpareBlocks.keeps(charge: charge) else { return nil }
+        lock(s)
+        let block = s.pointee.spares.take(charge: charge)
+        unlock(s)
+        return block
+    }
+
+    /// A block for `bytes`, charged: malloc within the limit, evicting until it fits.
+    func allocateBlock(_ bytes: Int, charge: Int, preferring preferred: Int) -> UnsafeMutableRawPointer? {
+        if charge > memoryLimit.load(ordering: .relaxed) { return nil }
+        while !tryReserve(charge) {
+            guard let evicted = evictBlock(preferring: preferred) else {
+                if tryReserve(charge) { break }
+                return nil
+            }
+            if evicted.charge == charge && SpareBlocks.keeps(charge: charge) { return evicted.block }
+            free(evicted.block)
+            usedMemory.subtract(evicted.charge, ordering: .relaxed)
+        }
+        if let raw = malloc(bytes) { return raw }
+        usedMemory.subtract(charge, ordering: .relaxed)
+        return nil
+    }
+
+    /// Removes one block from a stripe and frees it (see `evictBlock`). False if there was none.
     func evictOne(preferring preferred: Int) -> Bool {
+        guard let evicted = evictBlock(preferring: preferred) else { return false }
+        free(evicted.block)
+        usedMemory.subtract(evicted.charge, ordering: .relaxed)
+        return true
+    }
+
+    /// Takes one block, still charged, for the caller to reuse or free: a spare if the stripe has
+    /// one, else an item from the LRU tail (a dead one among the last few if there is one, else,
+    /// with evictions enabled, the tail itself). Tries `preferred` first, then the other stripes,
+    /// one lock at a time. nil if nothing could be removed.
+    func evictBlock(preferring preferred: Int) -> (block: UnsafeMutableRawPointer, charge: Int)? {
         let now = currentTime
         let cutoff = flushCutoff.load(ordering: .relaxed)
         for step in 0..<stripeCount {
             let s = stripe((preferred + step) & (stripeCount - 1))
             lock(s)
+            if let spare = s.pointee.spares.takeAny() {
+                unlock(s)
+                return spare
+            }
             let victim = evictFromTailLocked(s, now: now, cutoff: cutoff)
             unlock(s)
-            if let victim {
-                releaseItem(victim)
-                return true
-            }
+            if let victim { return (victim.raw, victim.charge) }
         }
-        return false
+        return nil
     }
 
     /// Unlinks and returns the item eviction takes from this stripe, or nil. Caller holds the lock.
@@ -186,6 +247,11 @@ extension Store {
         let now = currentTime
         let cutoff = flushCutoff.load(ordering: .relaxed)
         while !tryReserve(newBytes) {
+            if let spare = s.pointee.spares.takeAny() {
+                free(spare.block)
+                usedMemory.subtract(spare.charge, ordering: .relaxed)
+                continue
+            }
             guard s.pointee.tail != keep.raw, s.pointee.tail != nil,
                   let victim = evictFromTailLocked(s, now: now, cutoff: cutoff) else { return }
             releaseItem(victim)

@@ -14,20 +14,14 @@ extension Store {
         var found = lookupLocked(s, hash, key, now: now, cutoff: cutoff, garbage: &garbage)
         if found == nil {
             guard options.vivifyTTL != nil else {
-                unlock(s)
-                release(garbage)
+                unlock(s, releasing: garbage)
                 return .miss
             }
             // mg N: create an empty item. Reserve memory with no lock held, then look again.
-            unlock(s)
-            release(garbage)
+            unlock(s, releasing: garbage)
             garbage = Garbage()
-            let charge = MemoryCharge.chunk(forRequest: Item.blockSize(keyLength: key.count, valueLength: 0))
-            guard reserve(charge, preferring: stripeNumber) else { return .miss }
-            guard let fresh = Item.allocate(key: key, valueLength: 0, flags: 0, exptime: 0, now: now32) else {
-                usedMemory.subtract(charge, ordering: .relaxed)
-                return .miss
-            }
+            guard let fresh = newItem(key: key, valueLength: 0, flags: 0, exptime: 0, now: now32,
+                                      preferring: stripeNumber) else { return .miss }
             lock(s)
             found = lookupLocked(s, hash, key, now: now, cutoff: flushCutoff.load(ordering: .relaxed), garbage: &garbage)
             if found == nil {
@@ -91,8 +85,7 @@ extension Store {
             item.atime = UInt32(clamping: now)
             s.pointee.lruBumpLocked(item, now: UInt32(clamping: now), interval: lruBumpInterval)
         }
-        unlock(s)
-        release(garbage)
+        unlock(s, releasing: garbage)
         return created ? .vivified : .hit
     }
 
@@ -111,8 +104,7 @@ extension Store {
             s.pointee.lruBumpLocked(item, now: UInt32(clamping: now), interval: lruBumpInterval)
             (s.pointee.classes + item.sizeClass).pointee.touchHits += 1
         }
-        unlock(s)
-        release(garbage)
+        unlock(s, releasing: garbage)
         return found != nil
     }
 
@@ -132,8 +124,7 @@ extension Store {
                 fetched: item.has(Item.Bit.fetched), sizeClass: item.sizeClass, size: item.memcachedSize,
                 binaryKey: item.has(Item.Bit.binaryKey))
         }
-        unlock(s)
-        release(garbage)
+        unlock(s, releasing: garbage)
         return info
     }
 }

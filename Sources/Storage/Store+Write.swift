@@ -16,19 +16,30 @@ extension Store {
         }
         let charge = MemoryCharge.chunk(forRequest: Item.blockSize(keyLength: key.count, valueLength: value.count))
         let now = currentTime
-        var allocated: Item? = nil
-        if reserve(charge, preferring: stripeNumber) {
-            allocated = Item.allocate(
-                key: key, valueLength: value.count, flags: request.flags,
-                exptime: Expiry.absolute(request.exptime, now: now), now: UInt32(clamping: now))
-            if allocated == nil { usedMemory.subtract(charge, ordering: .relaxed) }
+        let exptime = Expiry.absolute(request.exptime, now: now)
+        @inline(__always) func fill(_ item: Item) {
+            if value.count > 0 { item.valuePointer.copyMemory(from: value.baseAddress!, byteCount: value.count) }
+            if request.binaryKey { item.set(Item.Bit.binaryKey) }
         }
-        guard let item = allocated else {
-            failStore(key, hash: hash, drop: request.dropExistingOnFailure, sizeClass: SizeClasses.classID(forSize: size), countOOM: true)
-            return .outOfMemory
+
+        // The common case takes a spare block of this stripe under the lock it needs anyway and
+        // fills it there (spares are at most 16 KiB); else allocate and fill with no lock held.
+        let item: Item
+        lock(s)
+        if SpareBlocks.keeps(charge: charge), let spare = s.pointee.spares.take(charge: charge) {
+            item = Item.initialize(spare, key: key, valueLength: value.count, flags: request.flags, exptime: exptime, now: UInt32(clamping: now))
+            fill(item)
+        } else {
+            unlock(s)
+            guard let fresh = newItem(key: key, valueLength: value.count, flags: request.flags, exptime: exptime,
+                                      now: UInt32(clamping: now), preferring: stripeNumber) else {
+                failStore(key, hash: hash, drop: request.dropExistingOnFailure, sizeClass: SizeClasses.classID(forSize: size), countOOM: true)
+                return .outOfMemory
+            }
+            fill(fresh)
+            item = fresh
+            lock(s)
         }
-        if value.count > 0 { item.valuePointer.copyMemory(from: value.baseAddress!, byteCount: value.count) }
-        if request.binaryKey { item.set(Item.Bit.binaryKey) }
 
         var mode = request.mode
         if request.compareCas != nil && (mode == .set || mode == .replace) { mode = .cas }
@@ -37,7 +48,6 @@ extension Store {
         var garbage = Garbage()
         var outcome: StoreOutcome
         var link = false
-        lock(s)
         let found = lookupLocked(s, hash, key, now: now, cutoff: flushCutoff.load(ordering: .relaxed), garbage: &garbage)
         let counters = s.pointee.classes + item.sizeClass
         counters.pointee.setCommands += 1
@@ -101,8 +111,7 @@ extension Store {
             }
             garbage.push(item)
         }
-        unlock(s)
-        release(garbage)
+        unlock(s, releasing: garbage)
         return outcome
     }
 
@@ -119,8 +128,7 @@ extension Store {
             s.pointee.unlinkLocked(found.item, slot: found.slot)
             garbage.push(found.item)
         }
-        unlock(s)
-        release(garbage)
+        unlock(s, releasing: garbage)
     }
 
     /// append/prepend: the new size is known only from the old item, so look, drop the lock,
@@ -139,33 +147,26 @@ extension Store {
             guard let old = lookupLocked(s, hash, key, now: now, cutoff: flushCutoff.load(ordering: .relaxed), garbage: &garbage)?.item else {
                 (s.pointee.classes + SizeClasses.classID(forSize: SizeClasses.memcachedItemSize(
                     keyLength: key.count, valueLength: value.count, flags: request.flags))).pointee.setCommands += 1
-                unlock(s)
-                release(garbage)
+                unlock(s, releasing: garbage)
                 return .notStored
             }
             if compare != 0 && compare != old.cas {
                 (s.pointee.classes + old.sizeClass).pointee.setCommands += 1
-                unlock(s)
-                release(garbage)
+                unlock(s, releasing: garbage)
                 return .exists
             }
             let oldCas = old.cas
             let oldLength = old.valueLength
             let oldFlags = old.flags
-            unlock(s)
-            release(garbage)
+            unlock(s, releasing: garbage)
             garbage = Garbage()
 
             let newLength = oldLength + value.count
             if SizeClasses.memcachedItemSize(keyLength: key.count, valueLength: newLength, flags: oldFlags) > maxItemSize {
                 return .notStored
             }
-            let charge = MemoryCharge.chunk(forRequest: Item.blockSize(keyLength: key.count, valueLength: newLength))
-            guard reserve(charge, preferring: stripeNumber) else { return .notStored }
-            guard let item = Item.allocate(key: key, valueLength: newLength, flags: oldFlags, exptime: 0, now: UInt32(clamping: now)) else {
-                usedMemory.subtract(charge, ordering: .relaxed)
-                return .notStored
-            }
+            guard let item = newItem(key: key, valueLength: newLength, flags: oldFlags, exptime: 0,
+                                     now: UInt32(clamping: now), preferring: stripeNumber) else { return .notStored }
             let newDataOffset = request.mode == .append ? oldLength : 0
             if value.count > 0 {
                 (item.valuePointer + newDataOffset).copyMemory(from: value.baseAddress!, byteCount: value.count)
@@ -175,9 +176,8 @@ extension Store {
             guard let again = lookupLocked(s, hash, key, now: now, cutoff: flushCutoff.load(ordering: .relaxed), garbage: &garbage),
                   again.item.cas == oldCas
             else {
-                unlock(s)
                 garbage.push(item)
-                release(garbage)
+                unlock(s, releasing: garbage)
                 continue
             }
             let current = again.item
@@ -189,8 +189,7 @@ extension Store {
             (s.pointee.classes + item.sizeClass).pointee.setCommands += 1
             s.pointee.replaceLocked(current, slot: again.slot, with: item)
             garbage.push(current)
-            unlock(s)
-            release(garbage)
+            unlock(s, releasing: garbage)
             return .stored(cas: cas)
         }
     }
@@ -223,8 +222,7 @@ extension Store {
         } else {
             outcome = .notFound
         }
-        unlock(s)
-        release(garbage)
+        unlock(s, releasing: garbage)
         return outcome
     }
 }

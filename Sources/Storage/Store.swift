@@ -331,8 +331,10 @@ public struct StoreStatistics: Sendable, Equatable {
     public var totalItems: UInt64 = 0
     /// Sum of items' sizes as memcached counts them (`bytes`).
     public var bytes: Int = 0
-    /// Memory charged against the limit: malloc chunks of items plus hash buckets.
+    /// Memory charged against the limit: malloc chunks of items and of spare blocks plus hash buckets.
     public var usedMemory: Int = 0
+    /// Unlinked blocks kept for reuse by the next item of the same size (part of `usedMemory`).
+    public var spareBytes: Int = 0
     public var limitMaxbytes: Int = 0
     public var evictions: UInt64 = 0
     public var evictedUnfetched: UInt64 = 0
@@ -436,6 +438,8 @@ public final class Store: @unchecked Sendable {
                 raw = Item(r).next
                 free(r)
             }
+            while let spare = s.pointee.spares.takeAny() { free(spare.block) }
+            s.pointee.spares.deallocate()
             s.pointee.buckets.deallocate()
             s.pointee.classes.deallocate()
             pthread_mutex_destroy(mutex(s))

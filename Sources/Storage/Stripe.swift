@@ -52,6 +52,8 @@ struct Stripe {
     var classes: UnsafeMutablePointer<ClassCounters>
     /// Where the background sweep continues in this stripe.
     var sweepBucket = 0
+    /// Unlinked blocks kept for reuse, still charged against the limit.
+    var spares = SpareBlocks()
 
     static let pointerSize = MemoryLayout<UnsafeMutableRawPointer?>.stride
 

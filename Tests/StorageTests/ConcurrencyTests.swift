@@ -86,7 +86,7 @@ import Testing
         for k in 0..<4 { logged += store.value("log\(k)")?.count ?? 0 }
         #expect(logged == appended.load(ordering: .relaxed))
         let stats = store.statistics()
-        #expect(stats.usedMemory == stats.hashBytes + stats.sizeClasses.reduce(0) { $0 + $1.memory })
+        #expect(stats.usedMemory == stats.hashBytes + stats.spareBytes + stats.sizeClasses.reduce(0) { $0 + $1.memory })
         #expect(stats.evictions == 0)
     }
 
@@ -108,7 +108,7 @@ import Testing
         }
         let stats = store.statistics()
         #expect(stats.usedMemory <= limit)
-        #expect(stats.usedMemory == stats.hashBytes + stats.sizeClasses.reduce(0) { $0 + $1.memory })
+        #expect(stats.usedMemory == stats.hashBytes + stats.spareBytes + stats.sizeClasses.reduce(0) { $0 + $1.memory })
     }
 }
 

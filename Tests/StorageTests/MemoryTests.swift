@@ -107,7 +107,7 @@ import Testing
             if i % 50 == 0 {
                 let stats = store.statistics()
                 #expect(stats.usedMemory <= limit)
-                #expect(stats.usedMemory == stats.hashBytes + stats.sizeClasses.reduce(0) { $0 + $1.memory })
+                #expect(stats.usedMemory == stats.hashBytes + stats.spareBytes + stats.sizeClasses.reduce(0) { $0 + $1.memory })
             }
         }
         let stats = store.statistics()
@@ -133,7 +133,7 @@ import Testing
         #expect(maxSeen.load(ordering: .relaxed) <= limit)
         #expect(stats.usedMemory <= limit)
         #expect(stats.evictions > 0)
-        #expect(stats.usedMemory == stats.hashBytes + stats.sizeClasses.reduce(0) { $0 + $1.memory })
+        #expect(stats.usedMemory == stats.hashBytes + stats.spareBytes + stats.sizeClasses.reduce(0) { $0 + $1.memory })
     }
 
     @Test func loweringTheLimitEvictsDownToIt() {

@@ -173,7 +173,7 @@ import Testing
         #expect(stats.bytes == 61 + 62)  // memcached sizes: 56 + key+1 + value+2
         #expect(stats.sizeClasses.first?.getHits == 1)
         #expect(stats.sizeClasses.first?.setCommands == 3)
-        #expect(stats.usedMemory == stats.hashBytes + stats.sizeClasses.reduce(0) { $0 + $1.memory })
+        #expect(stats.usedMemory == stats.hashBytes + stats.spareBytes + stats.sizeClasses.reduce(0) { $0 + $1.memory })
         store.resetStatistics()
         stats = store.statistics()
         #expect(stats.currItems == 2)
