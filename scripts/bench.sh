@@ -6,7 +6,7 @@
 #   scripts/bench.sh --memory-only 1,000,000 items of 100 bytes into each, bytes per item
 #   scripts/bench.sh --rounds N    N rounds per cell (the table shows medians)
 # More: --duration S, --memory MB, --no-memory, --json FILE, --ringcached PATH (or $RINGCACHED),
-# --no-build (use the existing .build/release/ringcached). The last line printed is
+# --no-build (use the existing .build/release/ringcached), --only 'WORKLOAD[@CONNS]' (just those cells). The last line printed is
 # `headline 90/10 c16 ratio <x.xx>`. Related: scripts/bench/alloc-count.sh (mallocs per request)
 # and scripts/bench/callgrind.sh (instruction profile).
 #   scripts/bench.sh --cluster     issue 4: a 3-node ringcached cluster vs nutcracker + 3 memcached, and

@@ -244,6 +244,9 @@ def main():
                    help="before each run wait up to this long for other programs to use under --quiet "
                         "of the CPU (default 0: measure it, don't wait)")
     p.add_argument("--quiet", type=float, default=0.15, help="see --wait-quiet; a fraction, default 0.15")
+    p.add_argument("--only", action="append", metavar="WORKLOAD[@CONNS]",
+                   help="measure only these cells of the full table, e.g. '4KB 90/10@64' (repeatable; "
+                        "implies --no-memory); the headline line then reads n/a unless the headline cell is in")
     opts = p.parse_args()
     if opts.rounds is None:
         opts.rounds = 1 if opts.quick else 3
@@ -259,6 +262,13 @@ def main():
     print(f"bench: ringcached={opts.ringcached} memcached={opts.memcached} logs={log_dir}", file=sys.stderr)
 
     cells = [] if opts.memory_only else plan(opts.quick)
+    if opts.only:
+        opts.no_memory = True
+        wanted = [w.rsplit("@", 1) if "@" in w else (w, None) for w in opts.only]
+        for name, _ in wanted:
+            if name not in WORKLOADS:
+                p.error(f"--only: unknown workload {name!r}; one of {', '.join(WORKLOADS)}")
+        cells = [c for c in cells if any(c[1] == name and (conns is None or c[2] == int(conns)) for name, conns in wanted)]
     results = {}
     headline = [c for c in cells if c == HEADLINE]
     total = 2 * (len(cells) * opts.rounds + len(headline) * max(0, opts.headline_rounds - opts.rounds))
