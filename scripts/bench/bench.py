@@ -68,30 +68,6 @@ def parse_memcaslap(out):
     }
 
 
-def background_busy(seconds=0.3):
-    """Share of the machine's CPU time (all CPUs) used by other programs just before a run: none of
-    ours runs at that moment, so this is the noise the run is about to share the machine with."""
-    def sample():
-        with open("/proc/stat") as f:
-            fields = [int(x) for x in f.readline().split()[1:]]
-        idle = fields[3] + fields[4]
-        return idle, sum(fields[:8])
-    idle0, total0 = sample()
-    time.sleep(seconds)
-    idle1, total1 = sample()
-    return 1 - (idle1 - idle0) / max(total1 - total0, 1)
-
-
-def wait_quiet(opts):
-    """Waits (at most opts.wait_quiet seconds) until other programs use under opts.quiet of the CPU."""
-    busy = background_busy()
-    deadline = time.monotonic() + opts.wait_quiet
-    while busy > opts.quiet and time.monotonic() < deadline:
-        time.sleep(1.0)
-        busy = background_busy()
-    return busy
-
-
 def loadavg():
     with open("/proc/loadavg") as f:
         return float(f.read().split()[0])
@@ -101,7 +77,7 @@ def run_once(opts, kind, mode, workload, conns, log_dir):
     server_threads, client_threads, pinned = MODES[mode]
     cfg, extra = WORKLOADS[workload]
     binary = opts.ringcached if kind == "ringcached" else opts.memcached
-    background = wait_quiet(opts)
+    background = common.wait_quiet(opts)
     server = common.Server(kind, binary, server_threads, opts.memory, cpu=SERVER_CPU if pinned else None,
                            log_dir=log_dir)
     try:

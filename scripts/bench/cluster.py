@@ -59,64 +59,11 @@ def parse_memcaslap(out):
 # ---------------------------------------------------------------------------------------------
 # Processes
 
-class Proc:
-    """A server-like process we start (ringcached node, memcached, nutcracker); recorded in
-    $BENCH_PIDFILE and in common's registry, so bench.sh's trap and common's atexit stop it."""
+class Proc(common.Process):
+    """A cluster benchmark process (ringcached node, memcached, nutcracker) on a port we chose."""
 
     def __init__(self, name, args, port, log_dir, ready="version", timeout=10.0):
-        self.kind, self.port, self.args = name, port, args
-        self.log_path = os.path.join(log_dir, f"{name}-{port}.log")
-        self.log = open(self.log_path, "wb")
-        self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-        self.pid = self.proc.pid
-        common._live[self.pid] = self
-        common._record_pid(self.pid)
-        self._wait_ready(ready, timeout)
-
-    def _wait_ready(self, ready, timeout):
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"{self.kind} exited at start ({self.proc.returncode}); log {self.log_path}:\n"
-                                   + open(self.log_path, errors="replace").read()[-1500:])
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=1.0) as s:
-                    # nutcracker does not know `version`; a miss proves the whole path works.
-                    if ready == "version":
-                        s.sendall(b"version\r\n")
-                        if s.recv(100).startswith(b"VERSION"):
-                            return
-                    else:
-                        s.sendall(b"get ringcache:bench:ready\r\n")
-                        if s.recv(100).endswith(b"END\r\n"):
-                            return
-            except OSError:
-                pass
-            time.sleep(0.05)
-        raise RuntimeError(f"{self.kind} not ready on port {self.port} after {timeout}s; log {self.log_path}")
-
-    def alive(self):
-        return self.proc.poll() is None
-
-    def cpu(self):
-        return common.cpu_seconds(self.pid) if self.alive() else None
-
-    def cpu_split(self):
-        """(user, system) CPU seconds of the process."""
-        with open(f"/proc/{self.pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-        return int(fields[11]) / common.CLK_TCK, int(fields[12]) / common.CLK_TCK
-
-    def stop(self, timeout=5.0):
-        if self.proc.poll() is None:
-            try:
-                self.proc.send_signal(signal.SIGTERM)
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        common._live.pop(self.pid, None)
-        self.log.close()
+        super().__init__(name, args, port, log_dir, ready=ready, timeout=timeout)
 
 
 def free_ports(n):
@@ -225,20 +172,6 @@ def forwarded(nodes):
 # ---------------------------------------------------------------------------------------------
 # Machine noise
 
-def cpu_sample():
-    with open("/proc/stat") as f:
-        fields = [int(x) for x in f.readline().split()[1:]]
-    return fields[3] + fields[4], sum(fields[:8])
-
-
-def background_busy(seconds=0.3):
-    """Share of the whole machine's CPU used just before a run, when none of ours runs."""
-    i0, t0 = cpu_sample()
-    time.sleep(seconds)
-    i1, t1 = cpu_sample()
-    return 1 - (i1 - i0) / max(t1 - t0, 1)
-
-
 def foreign_memcaslap():
     """PIDs of memcaslap processes that are not ours (another benchmark is running)."""
     mine = {str(os.getpid())}
@@ -284,25 +217,15 @@ def split(conns):
     return [conns // PROCS + (1 if i < conns % PROCS else 0) for i in range(PROCS)]
 
 
-def wait_quiet(opts):
-    """Waits (at most opts.wait_quiet seconds) until other programs use under opts.quiet of the CPU."""
-    busy = background_busy()
-    deadline = time.monotonic() + opts.wait_quiet
-    while busy > opts.quiet and time.monotonic() < deadline:
-        time.sleep(1.0)
-        busy = background_busy()
-    return busy
-
-
 def run_side(opts, side, conns, log_dir):
-    background = wait_quiet(opts)
+    background = common.wait_quiet(opts)
     procs = start_cluster(opts, log_dir) if side == "ringcached" else start_ensemble(opts, log_dir)
     try:
         targets = [p.port for p in procs] if side == "ringcached" else [procs[-1].port] * PROCS
         servers = procs
         fwd_before = forwarded(procs) if side == "ringcached" else 0
         children0 = resource.getrusage(resource.RUSAGE_CHILDREN)
-        cpu0 = [p.cpu() for p in servers]
+        cpu0 = [p.cpu_seconds() for p in servers]
         clients = []
         for port, c in zip(targets, split(conns)):
             cmd = ["memcaslap", "-s", f"127.0.0.1:{port}", "-F", CFG, "-t", f"{opts.duration}s",
@@ -318,7 +241,7 @@ def run_side(opts, side, conns, log_dir):
                 if cl.poll() is None:
                     cl.kill()
                     cl.wait()
-        cpu1 = [p.cpu() for p in servers]
+        cpu1 = [p.cpu_seconds() for p in servers]
         children1 = resource.getrusage(resource.RUSAGE_CHILDREN)
         parsed = [parse_memcaslap(o) for o in outs]
         dead = [p.kind for p in servers if not p.alive()]
@@ -527,15 +450,15 @@ def hop_test(opts, log_dir):
         for rnd in range(opts.hop_rounds):
             order = ["owner", "non-owner"] if rnd % 2 == 0 else ["non-owner", "owner"]
             for name in order:
-                background = wait_quiet(opts)
+                background = common.wait_quiet(opts)
                 fwd0 = forwarded(nodes)
                 ch0 = resource.getrusage(resource.RUSAGE_CHILDREN)
-                cpu0 = [n.cpu() for n in nodes]
+                cpu0 = [n.cpu_seconds() for n in nodes]
                 split0 = [n.cpu_split() for n in nodes]
                 out = subprocess.run([exe, str(nodes[0].port), str(opts.hop_conns), str(opts.hop_duration), "0.5",
                                       keyfiles[name], "90", "100"], capture_output=True, text=True,
                                      timeout=opts.hop_duration + 30)
-                cpu1 = [n.cpu() for n in nodes]
+                cpu1 = [n.cpu_seconds() for n in nodes]
                 split1 = [n.cpu_split() for n in nodes]
                 ch1 = resource.getrusage(resource.RUSAGE_CHILDREN)
                 if out.returncode != 0:

@@ -33,46 +33,39 @@ def _record_pid(pid):
             f.write(f"{pid}\n")
 
 
-class Server:
-    """One server process (ringcached or memcached), started with memcached's flags."""
+class Process:
+    """A server-like process we start (ringcached, memcached, nutcracker): recorded in the registry
+    and in $BENCH_PIDFILE, so stop_all (atexit, signals) and bench.sh's trap stop it by PID.
+    Returns once the port answers: `version` (ready="version"), or a get miss (ready="get", for
+    nutcracker, which does not know `version`; the miss proves the whole path works)."""
 
-    def __init__(self, kind, binary, threads, memory_mb, cpu=None, log_dir="/tmp",
-                 wrapper=None, env=None, ready_timeout=10.0, extra_args=()):
-        self.kind = kind
-        self.port = free_port()
-        args = [binary, "-p", str(self.port), "-l", "127.0.0.1", "-t", str(threads),
-                "-m", str(memory_mb), "-U", "0"] + list(extra_args)
-        if kind == "memcached" and os.geteuid() == 0:
-            args += ["-u", "root"]  # memcached refuses to run as root without -u
-        if cpu is not None:
-            args = ["taskset", "-c", str(cpu)] + args
-        if wrapper:
-            args = list(wrapper) + args
-        self.args = args
-        self.log_path = os.path.join(log_dir, f"{kind}-{self.port}.log")
+    def __init__(self, kind, args, port, log_dir="/tmp", ready="version", timeout=10.0, env=None):
+        self.kind, self.port, self.args = kind, port, list(args)
+        self.log_path = os.path.join(log_dir, f"{kind}-{port}.log")
         self.log = open(self.log_path, "wb")
         full_env = dict(os.environ)
         if env:
             full_env.update(env)
         # taskset and valgrind exec the server (valgrind keeps the PID), so pid is the server's.
-        self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT, env=full_env,
+        self.proc = subprocess.Popen(self.args, stdout=self.log, stderr=subprocess.STDOUT, env=full_env,
                                      stdin=subprocess.DEVNULL)
         self.pid = self.proc.pid
         _live[self.pid] = self
         _record_pid(self.pid)
-        self._wait_ready(ready_timeout)
-        self.start_rss_kb = rss_kb(self.pid)
+        self._wait_ready(ready, timeout)
 
-    def _wait_ready(self, timeout):
+    def _wait_ready(self, ready, timeout):
+        probe, answer_ok = ((b"version\r\n", lambda a: a.startswith(b"VERSION")) if ready == "version" else
+                            (b"get ringcache:bench:ready\r\n", lambda a: a.endswith(b"END\r\n")))
         deadline = time.time() + timeout
         while time.time() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"{self.kind} exited at start (status {self.proc.returncode}); "
+                raise RuntimeError(f"{self.kind} exited at start ({self.exit_description()}); "
                                    f"log: {self.log_path}\n{self.tail_log()}")
             try:
                 with socket.create_connection(("127.0.0.1", self.port), timeout=1.0) as s:
-                    s.sendall(b"version\r\n")
-                    if s.recv(100).startswith(b"VERSION"):
+                    s.sendall(probe)
+                    if answer_ok(s.recv(100)):
                         return
             except OSError:
                 pass
@@ -85,6 +78,12 @@ class Server:
     def cpu_seconds(self):
         """utime + stime of the whole process (all threads), from /proc/PID/stat; None if gone."""
         return cpu_seconds(self.pid) if self.alive() else None
+
+    def cpu_split(self):
+        """(user, system) CPU seconds of the process."""
+        with open(f"/proc/{self.pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return int(fields[11]) / CLK_TCK, int(fields[12]) / CLK_TCK
 
     def exit_description(self):
         rc = self.proc.returncode
@@ -111,6 +110,47 @@ class Server:
                 self.proc.wait()
         _live.pop(self.pid, None)
         self.log.close()
+
+
+class Server(Process):
+    """One server (ringcached or memcached) on a free port, started with memcached's flags."""
+
+    def __init__(self, kind, binary, threads, memory_mb, cpu=None, log_dir="/tmp",
+                 wrapper=None, env=None, ready_timeout=10.0, extra_args=()):
+        port = free_port()
+        args = [binary, "-p", str(port), "-l", "127.0.0.1", "-t", str(threads),
+                "-m", str(memory_mb), "-U", "0"] + list(extra_args)
+        if kind == "memcached" and os.geteuid() == 0:
+            args += ["-u", "root"]  # memcached refuses to run as root without -u
+        if cpu is not None:
+            args = ["taskset", "-c", str(cpu)] + args
+        if wrapper:
+            args = list(wrapper) + args
+        super().__init__(kind, args, port, log_dir, timeout=ready_timeout, env=env)
+        self.start_rss_kb = rss_kb(self.pid)
+
+
+def background_busy(seconds=0.3):
+    """Share of the machine's CPU time (all CPUs) used by other programs just before a run: none of
+    ours runs at that moment, so this is the noise the run is about to share the machine with."""
+    def sample():
+        with open("/proc/stat") as f:
+            fields = [int(x) for x in f.readline().split()[1:]]
+        return fields[3] + fields[4], sum(fields[:8])
+    idle0, total0 = sample()
+    time.sleep(seconds)
+    idle1, total1 = sample()
+    return 1 - (idle1 - idle0) / max(total1 - total0, 1)
+
+
+def wait_quiet(opts):
+    """Waits (at most opts.wait_quiet seconds) until other programs use under opts.quiet of the CPU."""
+    busy = background_busy()
+    deadline = time.monotonic() + opts.wait_quiet
+    while busy > opts.quiet and time.monotonic() < deadline:
+        time.sleep(1.0)
+        busy = background_busy()
+    return busy
 
 
 def stop_all():
