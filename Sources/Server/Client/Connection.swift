@@ -34,8 +34,6 @@ final class Connection: EventHandler {
     let role: Role
     let info: ConnectionInfo
     unowned(unsafe) let worker: Worker
-    /// The worker's executor, held here so a command runs without retaining the worker.
-    private let executor: Executor
     private var state: State = .parsing
     private var input = ReadBuffer()
     private var output = OutputBuffer(capacity: 8 * 1024)
@@ -52,7 +50,6 @@ final class Connection: EventHandler {
         self.role = role
         self.info = info
         self.worker = worker
-        self.executor = worker.executor
         self.parser = Parser(maxItemSize: worker.context.configuration.maxItemSize)
         super.init()
         readEvent = try IOEvent(base: worker.base, fd: fd, kind: .read, persist: true, handler: self)
@@ -143,12 +140,12 @@ final class Connection: EventHandler {
                         continue
                     }
                 }
-                let action = executor.execute(command, in: bytes, into: &output)
+                let action = worker.executor.execute(command, in: bytes, into: &output)
                 input.start += consumed
                 if action == .close { state = .closingAfterWrite }
             case .reject(let response, let consumed, let swallow):
                 output.append(response)
-                executor.afterReject(response, staleKey: parser.staleKey, in: bytes)
+                worker.executor.afterReject(response, staleKey: parser.staleKey, in: bytes)
                 input.start += consumed
                 if swallow > 0 { state = .swallowing(remaining: swallow) }
             case .close(let response):

@@ -31,7 +31,7 @@ public struct Executor {
         self.context = context
     }
 
-    public func execute(
+    public mutating func execute(
         _ command: Command, in buffer: UnsafeRawBufferPointer, into out: inout OutputBuffer
     ) -> ExecutionAction {
         switch command {
@@ -93,7 +93,7 @@ public struct Executor {
     /// and before dropping the consumed bytes (`staleKey` points into them): an item too large for
     /// `-I` counts `store_too_large`, and for `set`/`ms` the key's current item is deleted, as
     /// memcached does so a failed overwrite never leaves the old value readable.
-    public func afterReject(
+    public mutating func afterReject(
         _ response: StaticString, staleKey: StaleKey?, in buffer: UnsafeRawBufferPointer
     ) {
         let tooLarge = ErrorResponse.objectTooLarge

@@ -45,7 +45,7 @@ final class Worker: EventHandler {
     let mailbox = WorkerMailbox()
     let context: ServerContext
     let stats: WorkerStats
-    let executor: Executor
+    var executor: Executor
     let logger: Logger
     /// The most input one command may occupy: the largest storage command (line + item + CRLF)
     /// or a multi-get line, which memcached leaves unbounded but we must not.
