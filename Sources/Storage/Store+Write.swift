@@ -31,11 +31,13 @@ extension Store {
             fill(item)
         } else {
             unlock(s)
-            guard let fresh = newItem(key: key, valueLength: value.count, flags: request.flags, exptime: exptime,
-                                      now: UInt32(clamping: now), preferring: stripeNumber) else {
+            // This stripe's spares were just looked at: go straight to malloc or eviction.
+            guard let block = allocateBlock(Item.blockSize(keyLength: key.count, valueLength: value.count),
+                                            charge: charge, preferring: stripeNumber) else {
                 failStore(key, hash: hash, drop: request.dropExistingOnFailure, sizeClass: SizeClasses.classID(forSize: size), countOOM: true)
                 return .outOfMemory
             }
+            let fresh = Item.initialize(block, key: key, valueLength: value.count, flags: request.flags, exptime: exptime, now: UInt32(clamping: now))
             fill(fresh)
             item = fresh
             lock(s)
