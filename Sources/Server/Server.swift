@@ -22,10 +22,13 @@ import Storage
 public final class Server {
     private let configuration: Configuration
     private let logger: Logger
+    private let verbosity: LogVerbosity
 
-    public init(configuration: Configuration, logger: Logger) {
+    /// `verbosity`: the one the log handler reads, so `verbosity N` changes what is logged.
+    public init(configuration: Configuration, logger: Logger, verbosity: LogVerbosity? = nil) {
         self.configuration = configuration
         self.logger = logger
+        self.verbosity = verbosity ?? LogVerbosity(configuration.verbose)
     }
 
     /// Runs until SIGTERM or SIGINT; returns the process exit status.
@@ -80,7 +83,7 @@ public final class Server {
         ProcessTuning.limitMallocArenas(1)
 
         let names = sockets.map(\.1)
-        let context = ServerContext(configuration: configuration, logger: logger,
+        let context = ServerContext(configuration: configuration, logger: logger, verbosity: verbosity,
                                     listeners: (sockets + peerSockets).map { (fd: $0.0, name: $0.1) }, cluster: cluster)
         let stats = (0..<configuration.threads).map { _ in WorkerStats() }
         context.setWorkerStats(stats)
@@ -119,7 +122,11 @@ public final class Server {
             context.store.setClock(seconds: context.clock.seconds, millis: context.clock.millis)
         }
         let sweeper = PeriodicHandler {
-            _ = context.store.sweepExpired(budget: 10_000)
+            // `lru_crawler crawl` asks for one whole pass now instead of the usual slice.
+            let wholePass = context.operations.crawlRequested.exchange(false, ordering: .relaxed)
+            let result = context.store.sweepExpiredCounted(budget: wholePass ? Int.max / 2 : 10_000)
+            context.counters.crawlerItemsChecked.add(result.itemsChecked, ordering: .relaxed)
+            context.counters.crawlerReclaimed.add(result.removed, ordering: .relaxed)
         }
         do {
             try listener.watch(fds: sockets, role: .client, base: mainBase)

@@ -17,33 +17,50 @@ public final class ServerContext: Sendable {
     /// The cluster, when the node has seeds.
     let cluster: ClusterState?
     let counters = GlobalCounters()
+    /// `watch`, `stats detail`, and what `slabs`/`lru`/`lru_crawler` change at runtime.
+    public let operations: OperatorState
     let startTime: Int64
     /// The listening sockets and their names (`127.0.0.1:11211`, `unix:/path`), for `stats conns`.
     let listeners: [(fd: Int32, name: String)]
-    private let verbosity: Atomic<Int>
+    /// The node's log verbosity (`-v`, `verbosity N`), shared with the log handler.
+    let verbosity: LogVerbosity
     private let registry = Mutex<[UInt64: ConnectionInfo]>([:])
     private let nextConnectionID = Atomic<UInt64>(1)
     // Filled once before the worker threads start; read-only afterwards.
     nonisolated(unsafe) public private(set) var workerStats: [WorkerStats] = []
 
-    init(configuration: Configuration, logger: Logger, listeners: [(fd: Int32, name: String)], cluster: ClusterState?) {
+    init(configuration: Configuration, logger: Logger, verbosity: LogVerbosity, listeners: [(fd: Int32, name: String)], cluster: ClusterState?) {
         self.configuration = configuration
         self.cluster = cluster
         self.logger = logger
         self.clock = CoarseClock()
         self.startTime = clock.seconds
-        self.verbosity = Atomic(configuration.verbose)
+        self.verbosity = verbosity
         self.listeners = listeners
         let storage = StorageConfig(
             memoryLimit: configuration.memoryLimitBytes,
             maxItemSize: configuration.maxItemSize,
             evictionsEnabled: !configuration.disableEvictions,
-            stripes: configuration.storageStripes)
+            stripes: configuration.storageStripes,
+            casEnabled: !configuration.disableCas)
         self.store = Store(config: storage, nowSeconds: clock.seconds, nowMillis: clock.millis)
+        let delimiter = configuration.prefixDelimiter.utf8.first
+        let operations = OperatorState(
+            delimiter: delimiter ?? UInt8(ascii: ":"), detailEnabled: delimiter != nil,
+            dumpEnabled: !configuration.disableDumping, watchEnabled: !configuration.disableWatch)
+        self.operations = operations
+        let store = self.store
+        store.evictionObserver = { item in
+            guard operations.tracing.load(ordering: .relaxed) & WatchEvents.evictions != 0 else { return }
+            let now = store.currentTime
+            operations.watch.eviction(
+                key: item.key, fetched: item.fetched, ttl: item.exptime == 0 ? -1 : item.exptime - now,
+                idle: now - item.lastAccess, sizeClass: item.sizeClass, size: item.valueLength)
+        }
     }
 
     /// -vv (or `verbosity 2`): log every command.
-    var logCommands: Bool { verbosity.load(ordering: .relaxed) >= 2 }
+    var logCommands: Bool { verbosity.current >= 2 }
 
     func setWorkerStats(_ stats: [WorkerStats]) { workerStats = stats }
 
@@ -93,33 +110,69 @@ extension ServerContext: StatsSource {
         s.acceptingConnections = counters.acceptingConnections.load(ordering: .relaxed)
         s.threads = configuration.threads
         s.extra = [StatLine("output_buffer_overflows", String(counters.outputOverflows.load(ordering: .relaxed)))]
+        s.crawlerRunning = operations.crawlersRunning.load(ordering: .relaxed)
+        s.crawlerStarts = operations.crawlerStarts.load(ordering: .relaxed)
+        s.crawlerReclaimed = UInt64(counters.crawlerReclaimed.load(ordering: .relaxed))
+        s.crawlerItemsChecked = UInt64(counters.crawlerItemsChecked.load(ordering: .relaxed))
+        s.logWritten = operations.watch.written.load(ordering: .relaxed)
+        s.logSent = operations.watch.sent.load(ordering: .relaxed)
+        s.logSkipped = operations.watch.skipped.load(ordering: .relaxed)
+        s.logWatchers = operations.watch.count
         return s
     }
 
+    /// `stats settings`: memcached's lines, in its order, where the setting means something
+    /// here (its slab, extstore, TLS and buffer tuning lines are left out), then ours.
     public func settingsStats() -> [StatLine] {
         let c = configuration
+        let t = operations.currentTunables
+        func yes(_ b: Bool) -> String { b ? "yes" : "no" }
         return [
             StatLine("maxbytes", String(store.config.memoryLimit)),
             StatLine("maxconns", String(c.connLimit)),
             StatLine("tcpport", String(c.unixSocket.isEmpty ? c.port : 0)),
             StatLine("udpport", "0"),
             StatLine("inter", c.listen.joined(separator: ",")),
-            StatLine("verbosity", String(verbosity.load(ordering: .relaxed))),
+            StatLine("verbosity", String(verbosity.current)),
             StatLine("oldest", "0"),
             StatLine("evictions", c.disableEvictions ? "off" : "on"),
             StatLine("domain_socket", c.unixSocket.isEmpty ? "NULL" : c.unixSocket),
             StatLine("umask", String(c.unixMask, radix: 8)),
-            StatLine("shutdown_command", c.enableShutdown ? "yes" : "no"),
+            StatLine("shutdown_command", yes(c.enableShutdown)),
+            // The size classes that `me`, `stats items` and `stats slabs` report are memcached's
+            // defaults, computed from these two.
+            StatLine("growth_factor", "1.25"),
+            StatLine("chunk_size", "48"),
             StatLine("num_threads", String(c.threads)),
-            StatLine("stat_key_prefix", ":"),
-            StatLine("detail_enabled", "no"),
-            StatLine("cas_enabled", "yes"),
+            StatLine("stat_key_prefix", String(UnicodeScalar(operations.prefixes.delimiter))),
+            StatLine("detail_enabled", yes(operations.detailEnabled)),
+            StatLine("cas_enabled", yes(!c.disableCas)),
             StatLine("tcp_backlog", String(c.listenBacklog)),
             StatLine("binding_protocol", "ascii"),
             StatLine("auth_enabled_sasl", "no"),
             StatLine("auth_enabled_ascii", "no"),
             StatLine("item_size_max", String(c.maxItemSize)),
-            StatLine("flush_enabled", "yes"),
+            // Past -c a client is refused at once with an error, as memcached's maxconns_fast does.
+            StatLine("maxconns_fast", "yes"),
+            StatLine("slab_automove", String(operations.slabAutomove.load(ordering: .relaxed))),
+            StatLine("slab_automove_ratio", String(format2: t.slabAutomoveRatio)),
+            StatLine("lru_crawler", yes(operations.crawlerEnabled.load(ordering: .relaxed))),
+            StatLine("lru_crawler_sleep", String(t.crawlerSleep)),
+            StatLine("lru_crawler_tocrawl", String(t.crawlerToCrawl)),
+            StatLine("flush_enabled", yes(!c.disableFlushAll)),
+            StatLine("dump_enabled", yes(!c.disableDumping)),
+            // One flat LRU per stripe, no maintainer thread (so `lru mode` is refused).
+            StatLine("lru_maintainer_thread", "no"),
+            StatLine("lru_segmented", "no"),
+            StatLine("hot_lru_pct", String(t.hotLRUPercent)),
+            StatLine("warm_lru_pct", String(t.warmLRUPercent)),
+            StatLine("hot_max_factor", String(format2: t.hotMaxFactor)),
+            StatLine("warm_max_factor", String(format2: t.warmMaxFactor)),
+            StatLine("temp_lru", "no"),
+            StatLine("idle_timeout", "0"),
+            StatLine("watcher_logbuf_size", String(256 * 1024)),
+            StatLine("track_sizes", yes(operations.trackSizes.load(ordering: .relaxed))),
+            StatLine("ssl_enabled", "no"),
             StatLine("max_output_buffer", String(c.maxOutputBuffer)),
             StatLine("sweep_interval_ms", String(c.sweepInterval)),
             StatLine("storage_stripes", String(c.storageStripes)),
@@ -153,13 +206,25 @@ extension ServerContext: StatsSource {
     }
 
     public func setVerbosity(_ level: Int64) {
-        verbosity.store(Int(max(0, min(level, 3))), ordering: .relaxed)
+        verbosity.set(Int(clamping: level))
     }
 
     public var shutdownEnabled: Bool { configuration.enableShutdown }
 
+    public var flushAllEnabled: Bool { !configuration.disableFlushAll }
+
     /// Stops the node exactly as SIGTERM does, through the listener thread's signal event.
     public func requestShutdown() { kill(getpid(), SIGTERM) }
+}
+
+extension String {
+    /// `%.2f`, as memcached prints its ratios and factors.
+    init(format2 value: Double) {
+        let scaled = (value * 100).rounded()
+        let whole = Int(scaled / 100)
+        let cents = Int(abs(scaled.truncatingRemainder(dividingBy: 100)))
+        self = (value < 0 && whole == 0 ? "-" : "") + "\(whole)." + (cents < 10 ? "0" : "") + "\(cents)"
+    }
 }
 
 /// Counters that belong to the whole node rather than to one worker.
@@ -172,6 +237,9 @@ final class GlobalCounters: Sendable {
     /// Connections closed because their unread answers passed max_output_buffer.
     let outputOverflows = Atomic<Int>(0)
     let acceptingConnections = Atomic<Bool>(true)
+    /// The background sweep (our LRU crawler): items it looked at, dead ones it removed.
+    let crawlerItemsChecked = Atomic<Int>(0)
+    let crawlerReclaimed = Atomic<Int>(0)
 }
 
 /// One open client connection as other threads may see it (for `stats conns`).

@@ -20,7 +20,7 @@ extension Store {
                 continue  // created by someone else meanwhile: apply the delta to theirs.
             }
             let item = found.item
-            if compare != 0 && compare != item.cas {
+            if compare != 0 && compare != visibleCas(item.cas) {
                 unlock(s, releasing: garbage)
                 return .exists
             }
@@ -50,7 +50,7 @@ extension Store {
                 item.atime = UInt32(clamping: now)
                 s.pointee.lruBumpLocked(item, now: UInt32(clamping: now), interval: lruBumpInterval)
                 let outcome = ArithmeticOutcome.value(ArithmeticResult(
-                    value: result, cas: item.cas, ttlRemaining: Expiry.remaining(item.exptime, now: now),
+                    value: result, cas: visibleCas(item.cas), ttlRemaining: Expiry.remaining(item.exptime, now: now),
                     ttlBefore: ttlBefore, created: false))
                 unlock(s, releasing: garbage)
                 return outcome
@@ -81,7 +81,7 @@ extension Store {
             s.pointee.replaceLocked(again.item, slot: again.slot, with: fresh)
             garbage.push(again.item)
             let outcome = ArithmeticOutcome.value(ArithmeticResult(
-                value: result, cas: fresh.cas, ttlRemaining: Expiry.remaining(fresh.exptime, now: now),
+                value: result, cas: visibleCas(fresh.cas), ttlRemaining: Expiry.remaining(fresh.exptime, now: now),
                 ttlBefore: ttlBefore, created: false))
             unlock(s, releasing: garbage)
             return outcome
@@ -114,7 +114,7 @@ extension Store {
         }
         fresh.cas = versions.next()
         let outcome = ArithmeticOutcome.value(ArithmeticResult(
-            value: initial, cas: fresh.cas, ttlRemaining: Expiry.remaining(fresh.exptime, now: now),
+            value: initial, cas: visibleCas(fresh.cas), ttlRemaining: Expiry.remaining(fresh.exptime, now: now),
             ttlBefore: -1, created: true))
         if Expiry.isExpired(fresh.exptime, now: now) {
             s.pointee.totalItems += 1

@@ -47,11 +47,18 @@ extension Store {
 
     // MARK: Background sweep
 
-    func sweep(budget: Int) -> Int {
+    /// What one step of the sweep did: items looked at, and dead ones removed.
+    public struct SweepResult: Sendable, Equatable {
+        public var itemsChecked = 0
+        public var removed = 0
+    }
+
+    func sweep(budget: Int) -> SweepResult {
         let now = currentTime
         let cutoff = flushCutoff.load(ordering: .relaxed)
         var examined = 0
         var removed = 0
+        var checked = 0
         var stripesFinished = 0
         while examined < budget && stripesFinished < stripeCount {
             let index = sweepStripe.load(ordering: .relaxed) & (stripeCount - 1)
@@ -64,6 +71,7 @@ extension Store {
                 while let raw = slot.load(as: UnsafeMutableRawPointer?.self) {
                     let item = Item(raw)
                     examined += 1
+                    checked += 1
                     if deadness(item, now: now, cutoff: cutoff) != .live {
                         reclaimLocked(s, item, slot: slot, garbage: &garbage)  // slot now holds the next item
                         removed += 1
@@ -82,7 +90,7 @@ extension Store {
                 stripesFinished += 1
             }
         }
-        return removed
+        return SweepResult(itemsChecked: checked, removed: removed)
     }
 
     // MARK: cache_memlimit

@@ -228,6 +228,7 @@ extension Store {
         counters.pointee.evicted += 1
         if item.exptime != 0 { counters.pointee.evictedNonzero += 1 }
         if !item.has(Item.Bit.fetched) { counters.pointee.evictedUnfetched += 1 }
+        if let evictionObserver { evictionObserver(summary(of: item)) }
         s.pointee.unlinkLocked(item, slot: slot)
         return item
     }

@@ -72,7 +72,7 @@ extension Store {
         if options.touchExptime != nil { counters.pointee.touchHits += 1 } else { counters.pointee.getHits += 1 }
 
         let view = ItemView(
-            key: item.key, value: item.value, flags: item.flags, cas: item.cas,
+            key: item.key, value: item.value, flags: item.flags, cas: visibleCas(item.cas),
             exptime: Int64(item.exptime), ttlRemaining: Expiry.remaining(item.exptime, now: now),
             ttlBefore: created ? -1 : ttlBefore, lastAccessAgo: created ? 0 : lastAccessAgo,
             fetchedBefore: created ? false : fetchedBefore, stale: stale, won: won,
@@ -120,7 +120,7 @@ extension Store {
             // memcached prints current_time - exptime here (negative for a future expiry).
             info = DebugInfo(
                 exp: item.exptime == 0 ? -1 : now - Int64(item.exptime),
-                lastAccessAgo: now - Int64(item.atime), cas: item.cas,
+                lastAccessAgo: now - Int64(item.atime), cas: visibleCas(item.cas),
                 fetched: item.has(Item.Bit.fetched), sizeClass: item.sizeClass, size: item.memcachedSize,
                 binaryKey: item.has(Item.Bit.binaryKey))
         }

@@ -69,10 +69,11 @@ extension Store {
         case .cas:
             if let old = found?.item {
                 let oldCounters = s.pointee.classes + old.sizeClass
-                if compare != 0 && compare == old.cas {
+                let oldCas = visibleCas(old.cas)  // 0 under -C: no compare matches, as in memcached
+                if compare != 0 && compare == oldCas {
                     oldCounters.pointee.casHits += 1
                     link = true
-                } else if request.invalidate && compare != 0 && compare < old.cas {
+                } else if request.invalidate && compare != 0 && compare < oldCas {
                     // ms I with an older cas: store, but stale, keeping TTL and win token.
                     oldCounters.pointee.casHits += 1
                     item.exptime = old.exptime
@@ -90,7 +91,7 @@ extension Store {
         if link {
             let cas = versions.next()
             item.cas = cas
-            outcome = .stored(cas: cas)
+            outcome = .stored(cas: visibleCas(cas))
             if Expiry.isExpired(item.exptime, now: now) {
                 // Stored already expired (negative exptime): the old item goes, nothing is visible.
                 if let found {
@@ -152,7 +153,8 @@ extension Store {
                 unlock(s, releasing: garbage)
                 return .notStored
             }
-            if compare != 0 && compare != old.cas {
+            // Under -C memcached has no CAS to compare an append with, and appends anyway.
+            if casEnabled && compare != 0 && compare != old.cas {
                 (s.pointee.classes + old.sizeClass).pointee.setCommands += 1
                 unlock(s, releasing: garbage)
                 return .exists
@@ -192,7 +194,7 @@ extension Store {
             s.pointee.replaceLocked(current, slot: again.slot, with: item)
             garbage.push(current)
             unlock(s, releasing: garbage)
-            return .stored(cas: cas)
+            return .stored(cas: visibleCas(cas))
         }
     }
 
@@ -206,7 +208,7 @@ extension Store {
         lock(s)
         if let found = lookupLocked(s, hash, key, now: now, cutoff: flushCutoff.load(ordering: .relaxed), garbage: &garbage) {
             let item = found.item
-            if let compare = request.compareCas, compare != item.cas {
+            if let compare = request.compareCas, compare != visibleCas(item.cas) {
                 outcome = .exists
             } else if request.invalidate {
                 // md I: keep the item, mark it stale, new cas, and let the next reader win again.

@@ -22,16 +22,22 @@ public struct StorageConfig: Sendable, Equatable {
     /// An item is moved to the head of its LRU at most once per this many seconds
     /// (memcached's ITEM_UPDATE_INTERVAL is 60). 0 = on every access (exact LRU, for tests).
     public var lruBumpInterval: Int64
+    /// `false` with `-C`: every CAS a caller sees is 0 (`gets`, `mg c`, `me cas=`, results), a
+    /// `cas` or `ms C` compare never matches, `ma`/`md C` match only `C0`, and `ms MA/MP C` ignore
+    /// the compare — memcached 1.6.18's answers. Items still carry their versions inside the store
+    /// (flush cutoffs and the same-item re-checks need them); they are just never shown.
+    public var casEnabled: Bool
 
     public init(
         memoryLimit: Int = 64 << 20, maxItemSize: Int = 1 << 20, evictionsEnabled: Bool = true,
-        stripes: Int = 64, lruBumpInterval: Int64 = 60
+        stripes: Int = 64, lruBumpInterval: Int64 = 60, casEnabled: Bool = true
     ) {
         self.memoryLimit = memoryLimit
         self.maxItemSize = maxItemSize
         self.evictionsEnabled = evictionsEnabled
         self.stripes = stripes
         self.lruBumpInterval = lruBumpInterval
+        self.casEnabled = casEnabled
     }
 }
 
@@ -383,6 +389,12 @@ public final class Store: @unchecked Sendable {
     let evictionsEnabled: Bool
     let lruBumpInterval: UInt32
     let initialConfig: StorageConfig
+    /// See `StorageConfig.casEnabled`.
+    let casEnabled: Bool
+
+    /// An item's CAS as callers see it: its version, or 0 under `-C`. Every CAS that leaves the
+    /// store, and every compare against a caller's CAS, goes through this.
+    @inline(__always) func visibleCas(_ version: UInt64) -> UInt64 { casEnabled ? version : 0 }
 
     let memoryLimit: Atomic<Int>
     /// Bytes charged: item chunks plus bucket arrays. Never above `memoryLimit` after a
@@ -397,6 +409,10 @@ public final class Store: @unchecked Sendable {
     let pendingFlushAt: Atomic<Int64>
     let sweepStripe: Atomic<Int>
     let evictCursor: Atomic<Int>
+    /// Told about every live item eviction takes (for the `watch evictions` log), under the
+    /// stripe's lock: it must be quick and must not call back into the store. Set once, before
+    /// the store is shared between threads.
+    nonisolated(unsafe) public var evictionObserver: (@Sendable (borrowing ItemSummary) -> Void)?
 
     public init(config: StorageConfig, nowSeconds: Int64, nowMillis: UInt64) {
         var count = 1
@@ -409,6 +425,7 @@ public final class Store: @unchecked Sendable {
         evictionsEnabled = config.evictionsEnabled
         lruBumpInterval = UInt32(clamping: max(0, config.lruBumpInterval))
         initialConfig = config
+        casEnabled = config.casEnabled
         memoryLimit = Atomic(config.memoryLimit)
         clockSeconds = Atomic(nowSeconds)
         versions = HybridLogicalClock(millis: nowMillis)
@@ -521,7 +538,10 @@ public final class Store: @unchecked Sendable {
 
     /// One step of the background sweep: examines about `budget` items (empty buckets count),
     /// removes expired and flushed ones, returns how many it removed.
-    public func sweepExpired(budget: Int) -> Int { sweep(budget: budget) }
+    public func sweepExpired(budget: Int) -> Int { sweep(budget: budget).removed }
+
+    /// `sweepExpired`, telling also how many items it looked at (memcached's crawler counters).
+    public func sweepExpiredCounted(budget: Int) -> SweepResult { sweep(budget: budget) }
 
     /// `cache_memlimit`: new limit in bytes; evicts down to it now if evictions are enabled.
     public func setMemoryLimit(_ bytes: Int) { changeMemoryLimit(bytes) }

@@ -234,9 +234,25 @@ public enum Command: Sendable, Equatable {
     /// `cluster <args>` (`cluster nodes`, `cluster route <key>`): the cluster's admin commands;
     /// the arguments as `stats` has them.
     case cluster(args: Span)
+    /// memcached's operator commands that take words (`watch`, `lru_crawler`, `lru`, `slabs`):
+    /// the arguments as `stats` has them; the executor reads them as memcached does.
+    case admin(AdminCommand, args: Span)
     /// `rc_hello …`: the first line of a peer link. The whole line, for the cluster's hello codec;
     /// only the peer port accepts it.
     case peerHello(line: Span)
+}
+
+/// The operator commands of `Command.admin`.
+public enum AdminCommand: UInt8, Sendable {
+    /// `watch [fetchers|mutations|evictions|connevents|sysevents|rawcmds ...]`: the connection
+    /// turns into a live log stream.
+    case watch
+    /// `lru_crawler crawl|metadump|tocrawl|sleep|enable|disable ...`.
+    case lruCrawler
+    /// `lru tune|mode|temp_ttl ...`.
+    case lru
+    /// `slabs automove|reassign ...`.
+    case slabs
 }
 
 /// What the parser made of the bytes at the front of the buffer.

@@ -10,8 +10,7 @@
 ///   `4294967296` store 0, a data length `4294967297` is 1, an exptime `2147483648` is negative.
 ///
 /// Verified against memcached 1.6.18 (see `ErrorResponse`'s table and the tests).
-@usableFromInline
-enum NumberParsing {
+public enum NumberParsing {
     @inlinable @inline(__always)
     static func isSpace(_ c: UInt8) -> Bool { c == 0x20 || (c >= 0x09 && c <= 0x0D) }
 
@@ -60,7 +59,7 @@ enum NumberParsing {
 
     /// memcached's `safe_strtoull`: cas uniques, deltas, meta `C`/`D`/`J`.
     @inlinable
-    static func uint64(_ base: UnsafeRawPointer, _ span: Span) -> UInt64? {
+    public static func uint64(_ base: UnsafeRawPointer, _ span: Span) -> UInt64? {
         guard let (negative, magnitude) = scan(base, span) else { return nil }
         if !negative { return magnitude }
         let wrapped = 0 &- magnitude
@@ -70,14 +69,14 @@ enum NumberParsing {
 
     /// memcached's `safe_strtoul` into a `uint32_t`: client flags, `verbosity`, `cache_memlimit`.
     @inlinable
-    static func uint32(_ base: UnsafeRawPointer, _ span: Span) -> UInt32? {
+    public static func uint32(_ base: UnsafeRawPointer, _ span: Span) -> UInt32? {
         guard let v = uint64(base, span) else { return nil }
         return UInt32(truncatingIfNeeded: v)
     }
 
     /// memcached's `safe_strtol` into an `int32_t`: exptimes, data lengths, meta `T`/`N`/`R`.
     @inlinable
-    static func int32(_ base: UnsafeRawPointer, _ span: Span) -> Int32? {
+    public static func int32(_ base: UnsafeRawPointer, _ span: Span) -> Int32? {
         guard let (negative, magnitude) = scan(base, span) else { return nil }
         let value: Int64
         if negative {

@@ -133,6 +133,7 @@ extension Parser {
         guard args.count <= 2 else { return reject(ErrorResponse.error, consumed) }
         let noreply = args.count > 0 && Parser.isNoreply(base, args.last)
         var delay: Int64 = 0
+        if flushAllDisabled { return .command(.flushAll(delay: 0, noreply: noreply), consumed: consumed) }
         if args.count != (noreply ? 1 : 0) {
             guard let d = NumberParsing.int32(base, args.t0) else {
                 return reject(noreply ? ErrorResponse.silent : ErrorResponse.invalidExptime, consumed)

@@ -47,8 +47,13 @@ public struct Parser: Sendable {
     /// response empty. false after every other result.
     public internal(set) var rejectedTooLarge = false
 
-    public init(maxItemSize: Int = 1 << 20) {
+    /// `-F`: memcached refuses every `flush_all` before it reads the delay, so a bad delay gets
+    /// the refusal too; the parser then hands the command on whatever its delay says.
+    public let flushAllDisabled: Bool
+
+    public init(maxItemSize: Int = 1 << 20, flushAllDisabled: Bool = false) {
         self.maxItemSize = maxItemSize
+        self.flushAllDisabled = flushAllDisabled
     }
 
     /// Forgets the partial line or pending data block (for a connection that is reset).
@@ -134,6 +139,12 @@ public struct Parser: Sendable {
         switch name.count {
         case 3:
             if base.matches(name, "get") { return retrieval(.get, base, &tokens, consumed) }
+            if base.matches(name, "lru") {
+                // memcached wants at least one argument before it looks at them.
+                let args = restOfLine(base, &tokens)
+                if args.count == 0 { return reject(ErrorResponse.error, consumed) }
+                return .command(.admin(.lru, args: args), consumed: consumed)
+            }
             if base.matches(name, "set") { return storage(.set, base, &tokens, consumed, available) }
             if base.matches(name, "gat") { return retrieval(.gat, base, &tokens, consumed) }
             if base.matches(name, "add") { return storage(.add, base, &tokens, consumed, available) }
@@ -149,6 +160,8 @@ public struct Parser: Sendable {
         case 5:
             if base.matches(name, "touch") { return touch(base, &tokens, consumed) }
             if base.matches(name, "stats") { return stats(base, &tokens, consumed) }
+            if base.matches(name, "watch") { return .command(.admin(.watch, args: restOfLine(base, &tokens)), consumed: consumed) }
+            if base.matches(name, "slabs") { return .command(.admin(.slabs, args: restOfLine(base, &tokens)), consumed: consumed) }
         case 6:
             if base.matches(name, "delete") { return delete(base, &tokens, consumed) }
             if base.matches(name, "append") { return storage(.append, base, &tokens, consumed, available) }
@@ -167,6 +180,10 @@ public struct Parser: Sendable {
         case 9:
             if base.matches(name, "flush_all") { return flushAll(base, &tokens, consumed) }
             if base.matches(name, "verbosity") { return verbosity(base, &tokens, consumed) }
+        case 11:
+            if base.matches(name, "lru_crawler") {
+                return .command(.admin(.lruCrawler, args: restOfLine(base, &tokens)), consumed: consumed)
+            }
         case 14:
             if base.matches(name, "cache_memlimit") { return cacheMemlimit(base, &tokens, consumed) }
         default:
@@ -186,11 +203,7 @@ public struct Parser: Sendable {
         default:
             break
         }
-        if base.matches(name, "lru_crawler") || base.matches(name, "watch") || base.matches(name, "lru")
-            || base.matches(name, "extstore")
-        {
-            return reject(ErrorResponse.error, consumed)
-        }
+        if base.matches(name, "extstore") { return reject(ErrorResponse.error, consumed) }
         var last = name
         var seen = 1
         while seen < LineTokens.maxTokens, let t = tokens.next() {

@@ -254,8 +254,8 @@ public struct ResponseReader: Sendable {
             return noreply ? .zeroOrOne : .one
         case .version, .metaNoop, .metaDebug, .shutdown:
             return .one
-        case .quit, .cluster, .peerHello:
-            // Admin and hello lines are answered by the node that receives them, never relayed.
+        case .quit, .cluster, .peerHello, .admin:
+            // Admin, operator and hello lines are answered by the node that receives them, never relayed.
             return .none
         case .stats(let args):
             guard let base = buffer.baseAddress else { return .throughEnd }

@@ -39,22 +39,18 @@ case .help:
 case .version:
     print("ringcached \(RingcacheVersion.semver) (memcached protocol \(RingcacheVersion.memcachedProtocol))")
     exit(0)
+case .license:
+    print(LaunchOptions.licenseText, terminator: "")
+    exit(0)
 case .printConfig(let configuration, let warnings):
     for w in warnings { printError("warning: \(w)") }
     print(LaunchOptions.renderTOML(configuration), terminator: "")
     exit(0)
 case .run(let configuration, let warnings):
-    let level: Logger.Level = switch configuration.verbose {
-    case 0: .notice
-    case 1: .info
-    default: .debug
-    }
-    LoggingSystem.bootstrap { label in
-        var handler = StreamLogHandler.standardError(label: label)
-        handler.logLevel = level
-        return handler
-    }
+    // One verbosity for the handler and the node: `verbosity N` changes what is logged.
+    let verbosity = LogVerbosity(configuration.verbose)
+    LoggingSystem.bootstrap { label in NodeLogHandler(label: label, verbosity: verbosity) }
     let logger = Logger(label: "ringcached")
     for w in warnings { logger.warning("\(w)") }
-    exit(Server(configuration: configuration, logger: logger).run())
+    exit(Server(configuration: configuration, logger: logger, verbosity: verbosity).run())
 }

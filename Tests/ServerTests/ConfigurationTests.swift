@@ -26,6 +26,13 @@ import Testing
         #expect(c.maxOutputBuffer == 16 << 20)
     }
 
+    @Test func prefixDelimiterIsMemcachedsDashD() throws {
+        #expect(try run(["-D", "/"]).prefixDelimiter == "/")
+        #expect(try run([]).prefixDelimiter == "")
+        #expect(throws: ConfigurationError.self) { try run(["-D", "ab"]) }
+        #expect(throws: ConfigurationError.self) { try run(["-D", " "]) }
+    }
+
     @Test func debianMemcachedConfLineStartsUnchanged() throws {
         let c = try run(["-d", "-u", "memcache", "-P", "/var/run/memcached/memcached.pid", "-m", "64", "-p", "11211", "-l", "127.0.0.1"])
         #expect(c.daemonize)
@@ -53,6 +60,16 @@ import Testing
         (["-o", "max_output_buffer=4m"], "max_output_buffer", "\"4m\""),
         (["--max-output-buffer", "4m"], "max_output_buffer", "\"4m\""),
         (["--sweep-interval", "200ms"], "sweep_interval", "\"200ms\""),
+        (["--sweep-interval", "1.5s"], "sweep_interval", "\"1500ms\""),
+        (["--sweep-interval", "2s"], "sweep_interval", "\"2s\""),
+        (["--sweep-interval", "20"], "sweep_interval", "\"20ms\""),
+        (["--peer-timeout=0.5s"], "peer_timeout", "\"500ms\""),
+        (["-F"], "disable_flush_all", "true"),
+        (["-C"], "disable_cas", "true"),
+        (["-X"], "disable_dumping", "true"),
+        (["-W"], "disable_watch", "true"),
+        (["--disable-flush-all"], "disable_flush_all", "true"),
+        (["-o", "disable_cas=true"], "disable_cas", "true"),
         (["-s", "/tmp/rc.sock", "-a", "755"], "unix_mask", "\"755\""),
     ])
     func flagsSetTheirSetting(args: [String], key: String, expected: String) throws {
@@ -130,6 +147,10 @@ import Testing
     @Test func durationsAndSizes() throws {
         #expect(try ValueParsing.durationMillis("200ms", name: "x") == 200)
         #expect(try ValueParsing.durationMillis("1s", name: "x") == 1000)
+        #expect(try ValueParsing.durationMillis("1.5s", name: "x") == 1500)
+        // A bare integer is milliseconds, as config files have always written it.
+        #expect(try ValueParsing.durationMillis("2", name: "x") == 2)
+        #expect(throws: ConfigurationError.self) { _ = try ValueParsing.durationMillis("2 seconds", name: "x") }
         #expect(try ValueParsing.size("1m", name: "x") == 1 << 20)
         #expect(throws: ConfigurationError.self) { _ = try ValueParsing.size("1q", name: "x") }
     }

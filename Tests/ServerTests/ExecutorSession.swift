@@ -117,7 +117,7 @@ final class ExecutorSession {
                 case .command(let command, let consumed):
                     let action = executor.execute(command, in: rest, into: &output)
                     used += consumed
-                    if action == .close { closed = true }
+                    if case .close = action { closed = true }
                 case .reject(let response, let consumed, let swallowed):
                     output.append(response)
                     executor.afterReject(response, staleKey: parser.staleKey, in: rest)

@@ -14,8 +14,10 @@ import Testing
         "decr_misses", "decr_hits", "cas_misses", "cas_hits", "cas_badval", "touch_hits", "touch_misses",
         "store_too_large", "store_no_memory", "auth_cmds", "auth_errors", "bytes_read", "bytes_written",
         "limit_maxbytes", "accepting_conns", "listen_disabled_num", "time_in_listen_disabled_us", "threads",
-        "conn_yields", "hash_power_level", "hash_bytes", "bytes", "curr_items", "total_items",
-        "expired_unfetched", "evicted_unfetched", "evictions", "reclaimed",
+        "conn_yields", "hash_power_level", "hash_bytes", "hash_is_expanding", "lru_crawler_running", "lru_crawler_starts",
+        "log_worker_dropped", "log_worker_written", "log_watcher_skipped", "log_watcher_sent", "log_watchers",
+        "bytes", "curr_items", "total_items",
+        "expired_unfetched", "evicted_unfetched", "evictions", "reclaimed", "crawler_reclaimed", "crawler_items_checked",
     ]
 
     @Test func generalStatsHaveMemcachedsNamesInOrderAndNumbers() {

@@ -107,10 +107,15 @@ let framingRows: [TranscriptRow] = [
     TranscriptRow("GET z\r\n", "ERROR\r\n", mc: "ERROR\r\n"),
     TranscriptRow("SET n 0 0 1\r\nx\r\n", "ERROR\r\nERROR\r\n", mc: "ERROR\r\nERROR\r\n"),
     TranscriptRow("setx n 0 0 1\r\nx\r\n", "ERROR\r\nERROR\r\n", mc: "ERROR\r\nERROR\r\n"),
-    // Admin commands ringcached does not serve; memcached answers these the same way.
-    TranscriptRow("slabs\r\n", "ERROR\r\n", mc: "ERROR\r\n"),
-    TranscriptRow("lru_crawler\r\n", "ERROR\r\n", mc: "ERROR\r\n"),
+    // Operator commands: the executor reads their words (lru needs one before it looks).
+    TranscriptRow("slabs\r\n", "{slabs []}", mc: "ERROR\r\n"),
+    TranscriptRow("slabs  automove  1\r\n", "{slabs [automove  1]}", mc: "OK\r\n"),
+    TranscriptRow("lru_crawler\r\n", "{lruCrawler []}", mc: "ERROR\r\n"),
+    TranscriptRow("lru_crawler metadump all\r\n", "{lruCrawler [metadump all]}", mc: "…END\r\n"),
+    TranscriptRow("watch fetchers\r\n", "{watch [fetchers]}", mc: "OK\r\n"),
     TranscriptRow("lru\r\n", "ERROR\r\n", mc: "ERROR\r\n"),
+    TranscriptRow("lru tune 10 20 0.1 2\r\n", "{lru [tune 10 20 0.1 2]}", mc: "OK\r\n"),
+    // Commands ringcached does not serve; memcached answers these the same way.
     TranscriptRow("debugtime\r\n", "ERROR\r\n", mc: "ERROR\r\n"),
     TranscriptRow("extstore\r\n", "ERROR\r\n", mc: "ERROR\r\n"),
     TranscriptRow("misbehave\r\n", "ERROR\r\n", mc: "ERROR\r\n"),

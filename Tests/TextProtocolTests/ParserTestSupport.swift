@@ -136,6 +136,8 @@ struct SimulatedConnection {
             return "shutdown"
         case .cluster(let args):
             return "cluster [\(string(b, args))]"
+        case .admin(let kind, let args):
+            return "\(kind) [\(string(b, args))]"
         case .peerHello(let line):
             return "peer_hello [\(string(b, line))]"
         }

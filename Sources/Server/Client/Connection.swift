@@ -25,6 +25,11 @@ final class Connection: EventHandler {
         case awaitingPeer(ForwardWork)
         /// Dropping the data block of a rejected storage command (memcached's `conn_swallow`).
         case swallowing(remaining: Int)
+        /// `lru_crawler metadump`: more of the dump is written each time the output drains;
+        /// input waits in the socket until it is done.
+        case dumping(Metadump)
+        /// `watch`: the connection only carries log lines now; what the client sends is ignored.
+        case watching(Watcher)
         /// Answers are written, then the connection closes (`quit`, a fatal protocol error).
         case closingAfterWrite
         case closed
@@ -50,7 +55,8 @@ final class Connection: EventHandler {
         self.role = role
         self.info = info
         self.worker = worker
-        self.parser = Parser(maxItemSize: worker.context.configuration.maxItemSize)
+        self.parser = Parser(maxItemSize: worker.context.configuration.maxItemSize,
+                             flushAllDisabled: worker.context.configuration.disableFlushAll)
         super.init()
         readEvent = try IOEvent(base: worker.base, fd: fd, kind: .read, persist: true, handler: self)
         writeEvent = try IOEvent(base: worker.base, fd: fd, kind: .write, persist: true, handler: self)
@@ -65,7 +71,22 @@ final class Connection: EventHandler {
         guard kind.contains(.read) else { return }
         switch state {
         case .parsing, .swallowing, .awaitingPeer: readAndProcess()
-        case .closingAfterWrite, .closed: break
+        case .watching: discardInput()
+        case .dumping, .closingAfterWrite, .closed: break
+        }
+    }
+
+    /// A watcher's client may send anything; memcached ignores it. Only its close matters.
+    private func discardInput() {
+        var scratch = [UInt8](repeating: 0, count: 4096)
+        let result = scratch.withUnsafeMutableBytes { Socket.read(fd, into: $0.baseAddress!, count: $0.count) }
+        switch result {
+        case .bytes(let n): worker.stats.addBytesRead(n)
+        case .wouldBlock: break
+        case .closed:
+            closeReason = "normal"
+            close()
+        case .failed: close()
         }
     }
 
@@ -92,13 +113,17 @@ final class Connection: EventHandler {
                 worker.stats.addBytesRead(n)
                 process()
                 if isClosed { return }
-                if case .closingAfterWrite = state { break reading }
+                switch state {
+                case .closingAfterWrite, .dumping, .watching: break reading
+                default: break
+                }
                 if n < room { break reading }
                 // While a forwarded answer is awaited, read no further than the buffer holds.
                 if case .awaitingPeer = state, input.freeCount == 0 { break reading }
             case .wouldBlock:
                 break reading
             case .closed:
+                closeReason = "normal"
                 // The client finished sending. Answers to what it sent still go out (a forwarded
                 // command's answer may still be on its way); then the connection closes.
                 inputEnded = true
@@ -133,17 +158,43 @@ final class Connection: EventHandler {
             case .needMoreData:
                 return
             case .command(let command, let consumed):
-                if worker.logCommands { worker.logCommand(fd: fd, bytes: bytes, consumed: consumed) }
+                let tracing = worker.logCommands
+                let answerStart = output.count
+                if tracing { worker.logCommand(fd: fd, bytes: bytes, consumed: consumed) }
+                defer {
+                    if tracing && output.count > answerStart {
+                        worker.logAnswer(fd: fd, UnsafeRawBufferPointer(rebasing: output.bytes[answerStart...]))
+                    }
+                }
                 if let router = worker.router {
                     if route(command, bytes, consumed, router) {
                         input.start += consumed
                         continue
                     }
                 }
+                worker.executor.connectionFD = fd
+                if case .admin = command { worker.executor.hasStackedAnswers = output.count > written }
                 let action = worker.executor.execute(command, in: bytes, into: &output)
                 input.start += consumed
-                if action == .close { state = .closingAfterWrite }
+                switch action {
+                case .proceed: break
+                case .close:
+                    closeReason = "normal"
+                    state = .closingAfterWrite
+                case .metadump(let dump):
+                    startDump(dump)
+                    return
+                case .watch(let events):
+                    startWatching(events)
+                    return
+                }
             case .reject(let response, let consumed, let swallow):
+                if worker.logCommands {
+                    worker.logCommand(fd: fd, bytes: bytes, consumed: consumed)
+                    if response.utf8CodeUnitCount > 0 {
+                        worker.logAnswer(fd: fd, UnsafeRawBufferPointer(start: response.utf8Start, count: response.utf8CodeUnitCount))
+                    }
+                }
                 output.append(response)
                 worker.executor.afterReject(response, staleKey: parser.staleKey, in: bytes)
                 input.start += consumed
@@ -161,8 +212,21 @@ final class Connection: EventHandler {
         }
     }
 
-    /// Writes as much of `output` as the socket takes; arms `EV_WRITE` for the rest.
+    /// Writes as much of `output` as the socket takes; arms `EV_WRITE` for the rest. Once all
+    /// is written, moves the connection on (close, next dump slice, next log lines).
     private func flush() {
+        guard drainOutput() else { return }
+        switch state {
+        case .closingAfterWrite: close()
+        case .dumping: continueDump()
+        case .watching(let watcher): pullWatchOutput(watcher)
+        default: break
+        }
+    }
+
+    /// Sends what the socket takes. True when everything is written; false when the rest waits
+    /// for `EV_WRITE` or the connection closed.
+    private func drainOutput() -> Bool {
         while written < output.count {
             let pending = UnsafeRawBufferPointer(rebasing: output.bytes[written...])
             switch Socket.send(fd, pending) {
@@ -171,24 +235,82 @@ final class Connection: EventHandler {
                 worker.stats.addBytesWritten(n)
             case .wouldBlock:
                 if let writeEvent, !writeEvent.isPending { writeEvent.add() }
-                return
+                return false
             case .closed, .failed:
                 close()
-                return
+                return false
             }
         }
         output.removeAll()
         written = 0
         output.shrinkIfLarger(than: 1 << 20, to: 8 * 1024)
         if let writeEvent, writeEvent.isPending { writeEvent.remove() }
-        if case .closingAfterWrite = state { close() }
+        return true
     }
 
     /// Sends what can be sent without waiting, then closes: used when the worker stops.
     func finishAndClose() {
         guard !isClosed else { return }
-        flush()
+        _ = drainOutput()
         close()
+    }
+
+    // MARK: - metadump and watch
+
+    /// Bytes of dump or log lines a connection holds at most before the socket takes them.
+    private static let streamSlice = 64 * 1024
+
+    private func startDump(_ dump: Metadump) {
+        state = .dumping(dump)
+        // memcached hands the connection to its crawler and drops what was read with the line.
+        input.start = input.end
+        worker.context.operations.crawlersRunning.add(1, ordering: .relaxed)
+        readEvent?.remove()
+        continueDump()
+    }
+
+    /// Adds dump lines a slice at a time while the socket takes them; when it is full, the
+    /// write event brings the connection back here through `flush`.
+    private func continueDump() {
+        while case .dumping(var dump) = state {
+            var done = false
+            while !done && output.count - written < Connection.streamSlice {
+                done = dump.pump(worker.context.store, into: &output, budget: 512)
+            }
+            if done {
+                worker.context.operations.crawlersRunning.subtract(1, ordering: .relaxed)
+                state = .parsing
+                if !inputEnded, let readEvent, !readEvent.isPending { readEvent.add() }
+                if inputEnded { state = .closingAfterWrite }
+                flush()
+                return
+            }
+            state = .dumping(dump)
+            guard drainOutput() else { return }
+        }
+    }
+
+    private func startWatching(_ events: UInt32) {
+        let watcher = Watcher(fd: fd, events: events, owner: worker.mailbox)
+        guard worker.context.operations.addWatcher(watcher) == .added else {
+            output.append("WATCHER_TOO_MANY log watcher limit reached\r\n")
+            return
+        }
+        state = .watching(watcher)
+        // memcached drops whatever the client sent after `watch`.
+        input.start = input.end
+        flush()
+    }
+
+    /// Log lines for this watcher arrived (the worker got its wake-up), or the output drained.
+    /// While the socket is slow the lines wait in the watcher, which skips what does not fit.
+    func pullWatchOutput(_ watcher: Watcher) {
+        while case .watching(let current) = state, current === watcher, output.count - written < Connection.streamSlice {
+            let lines = watcher.take()
+            guard !lines.isEmpty else { return }
+            lines.withUnsafeBytes { output.append($0) }
+            guard drainOutput() else { return }
+        }
     }
 
     /// Answers written while a forwarded command was in flight go out now; parsing resumes.
@@ -209,8 +331,16 @@ final class Connection: EventHandler {
     func setState(_ newState: State) { state = newState }
     var currentState: State { state }
 
+    /// What `watch connevents` reports when the connection closes.
+    var closeReason = "error"
+
     func close() {
         guard !isClosed else { return }
+        switch state {
+        case .watching(let watcher): worker.context.operations.removeWatcher(watcher)
+        case .dumping: worker.context.operations.crawlersRunning.subtract(1, ordering: .relaxed)
+        default: break
+        }
         state = .closed
         readEvent?.free()
         writeEvent?.free()

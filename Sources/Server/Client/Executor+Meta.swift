@@ -39,8 +39,15 @@ extension Executor {
             touchAfterVivify: order.T < 0 || order.N < 0 || order.T > order.N,
             touchBeforeRecache: order.T < 0 || order.R < 0 || order.T < order.R)
         let store = self.store
+        let tracing = operations.tracing.load(ordering: .relaxed)
+        var hitClass = 0
+        var hitSize = 0
         let result = store.read(key, options) { (item: borrowing ItemView) -> Void in
             let value = item.value
+            if tracing != 0 {
+                hitClass = item.sizeClass
+                hitSize = value.count
+            }
             if f.has(MetaLetter.v) {
                 out.reserve(3 + 10 + 2 + value.count + 2)
                 out.append("VA ")
@@ -90,6 +97,11 @@ extension Executor {
                 out.append(value)
                 out.append("\r\n")
             }
+        }
+        if tracing != 0 {
+            let hit: Bool
+            if case .miss = result { hit = false } else { hit = true }
+            traceGet(tracing, key, hit: hit, sizeClass: hitClass, size: hitSize, prefix: false)
         }
         switch result {
         case .hit, .vivified:
@@ -152,7 +164,13 @@ extension Executor {
             invalidate: f.has(MetaLetter.I), dropExistingOnFailure: true, binaryKey: f.has(MetaLetter.b))
         let outcome = store.store(key, spanBytes(buffer, m.data), request)
         // memcached turns set/replace with C into a cas; only that counts cas hits/misses/badval.
-        countStore(outcome, casMode: f.compareCas != nil && (mode == .set || mode == .replace))
+        let casMode = f.compareCas != nil && (mode == .set || mode == .replace)
+        countStore(outcome, casMode: casMode)
+        let tracing = operations.tracing.load(ordering: .relaxed)
+        if tracing != 0 {
+            traceStore(tracing, key, mode: casMode ? .cas : mode, flags: f.clientFlags ?? 0, exptime: f.ttl ?? 0,
+                       valueLength: m.data.count, outcome: outcome, prefix: false)
+        }
         var cas: UInt64 = 0
         switch outcome {
         case .stored(let newCas):

@@ -2,11 +2,15 @@ import Storage
 import TextProtocol
 
 /// What the connection does after an executed command's answer is in the output buffer.
-public enum ExecutionAction: Sendable {
+public enum ExecutionAction {
     /// Go on with the next command.
     case proceed
     /// Write what is in the output buffer, then close the connection (`quit`, `shutdown` with -A).
     case close
+    /// `lru_crawler metadump`: stream the dump, then go on with the next command.
+    case metadump(Metadump)
+    /// `watch` (its `OK` is written): the connection turns into a log stream of these events.
+    case watch(events: UInt32)
 }
 
 /// Runs one parsed command against the store and writes memcached 1.6.18's exact answer bytes.
@@ -24,11 +28,20 @@ public struct Executor {
     let store: Store
     let stats: WorkerStats
     let context: any StatsSource
+    /// The live log, prefix statistics and runtime settings of the operator commands.
+    let operations: OperatorState
+    /// The client connection whose command runs now (its fd names it in `watch` lines).
+    public var connectionFD: Int32 = -1
+    /// The connection holds answers not yet sent: `watch` and `metadump` refuse to start then,
+    /// as memcached does ("cannot pipeline other commands before ..."). Set by the connection
+    /// for operator commands only.
+    public var hasStackedAnswers = false
 
-    public init(store: Store, stats: WorkerStats, context: any StatsSource) {
+    public init(store: Store, stats: WorkerStats, context: any StatsSource, operations: OperatorState = OperatorState()) {
         self.store = store
         self.stats = stats
         self.context = context
+        self.operations = operations
     }
 
     public mutating func execute(
@@ -58,8 +71,13 @@ public struct Executor {
         case .metaDebug(let key, let base64):
             metaDebug(key: key, base64: base64, buffer, &out)
         case .flushAll(let delay, let noreply):
-            store.flushAll(delay: delay)
+            // memcached counts a refused flush_all (-F) in cmd_flush too.
             stats.cmdFlush.bump()
+            guard context.flushAllEnabled else {
+                if !noreply { out.append("CLIENT_ERROR flush_all not allowed\r\n") }
+                return .proceed
+            }
+            store.flushAll(delay: delay)
             if !noreply { out.append("OK\r\n") }
         case .version:
             out.append("VERSION ")
@@ -72,6 +90,8 @@ public struct Executor {
             return .close
         case .stats(let args):
             statsCommand(args, buffer, &out)
+        case .admin(let kind, let args):
+            return admin(kind, args, buffer, &out)
         case .cacheMemlimit(let megabytes, let noreply):
             cacheMemlimit(megabytes: megabytes, noreply: noreply, &out)
         case .cluster, .peerHello:
@@ -116,17 +136,25 @@ public struct Executor {
         let touches = r.kind.touches
         let withCas = r.kind.returnsCas
         let options = touches ? ReadOptions(touchExptime: r.exptime) : ReadOptions()
+        let tracing = operations.tracing.load(ordering: .relaxed)
         var keys = KeyIterator(buffer, r.keys)
         while let span = keys.next() {
             let key = spanBytes(buffer, span)
+            var hitClass = 0
+            var hitSize = 0
             let result = store.read(key, options) { (item: borrowing ItemView) -> Void in
                 Executor.appendValue(key: key, flags: item.flags, cas: withCas ? item.cas : nil, value: item.value, &out)
+                if tracing != 0 {
+                    hitClass = item.sizeClass
+                    hitSize = item.value.count
+                }
             }
             let hit: Bool
             switch result {
             case .hit, .vivified: hit = true
             case .miss: hit = false
             }
+            if tracing != 0 { traceGet(tracing, key, hit: hit, sizeClass: hitClass, size: hitSize, prefix: true) }
             // memcached counts gat/gats as touches only, get/gets as gets only.
             if touches {
                 stats.cmdTouch.bump()
@@ -177,6 +205,11 @@ public struct Executor {
             mode: mode, flags: s.flags, exptime: s.exptime, compareCas: s.kind == .cas ? s.casUnique : nil)
         let outcome = store.store(spanBytes(buffer, s.key), spanBytes(buffer, s.data), request)
         countStore(outcome, casMode: s.kind == .cas)
+        let tracing = operations.tracing.load(ordering: .relaxed)
+        if tracing != 0 {
+            traceStore(tracing, spanBytes(buffer, s.key), mode: mode, flags: s.flags, exptime: s.exptime,
+                       valueLength: s.data.count, outcome: outcome, prefix: true)
+        }
         guard !s.noreply else { return }
         switch outcome {
         case .stored: out.append("STORED\r\n")
@@ -215,6 +248,9 @@ public struct Executor {
     // MARK: - Delete, arithmetic, touch
 
     func delete(_ key: UnsafeRawBufferPointer, noreply: Bool, _ out: inout OutputBuffer) {
+        if operations.tracing.load(ordering: .relaxed) & OperatorState.Tracing.prefixStats != 0 {
+            operations.prefixes.recordDelete(key)
+        }
         switch store.delete(key, .plain) {
         case .deleted:
             stats.deleteHits.bump()
@@ -291,19 +327,70 @@ public struct Executor {
         } else if word.elementsEqual("slabs".utf8) {
             StatsReport.slabs(store.statistics(), into: &out)
         } else if word.elementsEqual("sizes".utf8) {
-            StatsReport.sizes(into: &out)
+            sizes(&out)
+        } else if word.elementsEqual("sizes_enable".utf8) {
+            // memcached answers these two with the status line alone, no END.
+            operations.trackSizes.store(true, ordering: .relaxed)
+            out.append("STAT sizes_status enabled\r\n")
+        } else if word.elementsEqual("sizes_disable".utf8) {
+            operations.trackSizes.store(false, ordering: .relaxed)
+            out.append("STAT sizes_status disabled\r\n")
         } else if word.elementsEqual("conns".utf8) {
             StatsReport.conns(context.connectionStats(), into: &out)
         } else if word.elementsEqual("detail".utf8) {
-            // Prefix statistics are not kept: the dump is empty, as memcached's is while disabled.
-            if let second = words.next(), spanBytes(buffer, second).elementsEqual("dump".utf8) {
-                out.append("END\r\n")
-            } else {
-                out.append("CLIENT_ERROR usage: stats detail on|off|dump\r\n")
-            }
+            detail(Words(buffer, args), &out)
+        } else if word.elementsEqual("cachedump".utf8) {
+            cachedump(Words(buffer, args), &out)
         } else {
             out.append("ERROR\r\n")
         }
+    }
+}
+
+// MARK: - Tracing (`watch`, `stats detail`): only reached when `OperatorState.tracing` is set.
+
+extension Executor {
+    /// A key read by a client: the `fetchers` line and, for the classic gets, the prefix count.
+    @inline(never)
+    func traceGet(_ tracing: UInt32, _ key: UnsafeRawBufferPointer, hit: Bool, sizeClass: Int, size: Int, prefix: Bool) {
+        if tracing & WatchEvents.fetchers != 0 {
+            operations.watch.itemGet(key: key, found: hit, sizeClass: hit ? sizeClass : 0, fd: connectionFD, size: hit ? size : 0)
+        }
+        if prefix && tracing & OperatorState.Tracing.prefixStats != 0 { operations.prefixes.recordGet(key, hit: hit) }
+    }
+
+    /// A storage command's result: the `mutations` line and, for the classic ones, the prefix count.
+    @inline(never)
+    func traceStore(
+        _ tracing: UInt32, _ key: UnsafeRawBufferPointer, mode: StoreMode, flags: UInt32, exptime: Int64,
+        valueLength: Int, outcome: StoreOutcome, prefix: Bool
+    ) {
+        if tracing & WatchEvents.mutations != 0 {
+            let status: String
+            switch outcome {
+            case .stored: status = "stored"
+            case .notStored: status = "not_stored"
+            case .exists: status = "exists"
+            case .notFound: status = "not_found"
+            case .tooLarge: status = "too_large"
+            case .outOfMemory: status = "no_memory"
+            }
+            let command: String
+            switch mode {
+            case .set: command = "set"
+            case .add: command = "add"
+            case .replace: command = "replace"
+            case .append: command = "append"
+            case .prepend: command = "prepend"
+            case .cas: command = "cas"
+            }
+            let ttl = store.remainingTTL(forExptime: exptime)
+            operations.watch.itemStore(
+                key: key, status: status, command: command, ttl: ttl < 0 ? 0 : ttl,
+                sizeClass: Store.sizeClass(keyLength: key.count, valueLength: valueLength, flags: flags),
+                fd: connectionFD, size: valueLength)
+        }
+        if prefix && tracing & OperatorState.Tracing.prefixStats != 0 { operations.prefixes.recordSet(key) }
     }
 }
 

@@ -59,6 +59,16 @@ public enum StatsReport {
         line("conn_yields", w.connYields, &out)
         line("hash_power_level", Int64(powerOfTwo(store.hashBuckets)), &out)
         line("hash_bytes", Int64(store.hashBytes), &out)
+        // Each stripe grows its table inline, under its own lock: never in the background.
+        line("hash_is_expanding", Int64(0), &out)
+        line("lru_crawler_running", Int64(server.crawlerRunning), &out)
+        line("lru_crawler_starts", server.crawlerStarts, &out)
+        // Log lines are rendered where they happen and never dropped before a watcher sees them.
+        line("log_worker_dropped", UInt64(0), &out)
+        line("log_worker_written", server.logWritten, &out)
+        line("log_watcher_skipped", server.logSkipped, &out)
+        line("log_watcher_sent", server.logSent, &out)
+        line("log_watchers", Int64(server.logWatchers), &out)
         line("bytes", Int64(store.bytes), &out)
         line("curr_items", Int64(store.currItems), &out)
         line("total_items", store.totalItems, &out)
@@ -66,6 +76,8 @@ public enum StatsReport {
         line("evicted_unfetched", store.evictedUnfetched, &out)
         line("evictions", store.evictions, &out)
         line("reclaimed", store.reclaimed, &out)
+        line("crawler_reclaimed", server.crawlerReclaimed, &out)
+        line("crawler_items_checked", server.crawlerItemsChecked, &out)
         for extra in server.extra { line(extra.name, extra.value, &out) }
         out.append("END\r\n")
     }

@@ -19,9 +19,17 @@ public protocol StatsSource: AnyObject, Sendable {
     func setVerbosity(_ level: Int64)
     /// `-A`: whether the `shutdown` command may stop the server.
     var shutdownEnabled: Bool { get }
+    /// `-F` makes this false: `flush_all` then answers `CLIENT_ERROR flush_all not allowed`
+    /// (nothing with `noreply`) and still counts `cmd_flush`, as memcached 1.6.18 does.
+    var flushAllEnabled: Bool { get }
     /// `shutdown` with `-A`: stop the server as on SIGTERM. memcached sends no answer and the
     /// executor asks the connection to close.
     func requestShutdown()
+}
+
+extension StatsSource {
+    /// `flush_all` is allowed unless a source says otherwise (memcached's default).
+    public var flushAllEnabled: Bool { true }
 }
 
 /// One `STAT <name> <value>` line.
@@ -62,6 +70,17 @@ public struct ServerStats: Sendable, Equatable {
     public var threads: Int = 0
     /// Appended after memcached's lines, before `END` (e.g. ringcached's own counters).
     public var extra: [StatLine] = []
+    /// `lru_crawler metadump`s streaming now, and crawls and dumps started.
+    public var crawlerRunning: Int = 0
+    public var crawlerStarts: UInt64 = 0
+    /// The background sweep, which is our LRU crawler: dead items it removed, items it checked.
+    public var crawlerReclaimed: UInt64 = 0
+    public var crawlerItemsChecked: UInt64 = 0
+    /// `watch`: lines rendered, delivered, lost to a full watcher; watchers now.
+    public var logWritten: UInt64 = 0
+    public var logSent: UInt64 = 0
+    public var logSkipped: UInt64 = 0
+    public var logWatchers: Int = 0
 
     public init() {}
 }

@@ -9,6 +9,8 @@ import TextProtocol
 enum WorkerMessage: Sendable {
     /// A new client connection accepted by the listener.
     case connection(fd: Int32, role: Connection.Role, info: ConnectionInfo)
+    /// Log lines are waiting for a `watch` connection of this worker.
+    case watchOutput(Watcher)
     /// Finish what is in flight, close every connection and end the loop.
     case stop
 }
@@ -71,7 +73,7 @@ final class Worker: EventHandler {
         self.context = context
         self.stats = stats
         self.base = try EventBase()
-        self.executor = Executor(store: context.store, stats: stats, context: context)
+        self.executor = Executor(store: context.store, stats: stats, context: context, operations: context.operations)
         self.inputLimit = max(2 * context.configuration.maxItemSize, 4 << 20)
         self.maxOutputBuffer = context.configuration.maxOutputBuffer
         self.clock = context.clock
@@ -156,12 +158,17 @@ final class Worker: EventHandler {
                 do {
                     let connection = try Connection(fd: fd, role: role, info: info, worker: self)
                     connections[fd] = connection
-                    logger.info("new connection \(fd) from \(info.peer)")
+                    logger.debug("<\(fd) new ascii client connection.", metadata: NodeLogHandler.verbatim)
+                    if context.operations.tracing.load(ordering: .relaxed) & WatchEvents.connevents != 0 {
+                        context.operations.watch.connectionOpened(peer: info.peer, fd: fd)
+                    }
                 } catch {
                     logger.warning("cannot watch connection \(fd): \(error)")
                     Socket.close(fd)
                     context.connectionEnded(info)
                 }
+            case .watchOutput(let watcher):
+                connections[watcher.fd]?.pullWatchOutput(watcher)
             case .stop:
                 stopping = true
                 timeoutTimer?.free()
@@ -179,7 +186,11 @@ final class Worker: EventHandler {
         closedConnections.append(connection)
         connections[connection.fd] = nil
         context.connectionEnded(connection.info)
-        logger.info("closed connection \(connection.fd)")
+        logger.debug("<\(connection.fd) connection closed.", metadata: NodeLogHandler.verbatim)
+        if context.operations.tracing.load(ordering: .relaxed) & WatchEvents.connevents != 0 {
+            context.operations.watch.connectionClosed(
+                peer: connection.info.peer, fd: connection.fd, reason: stopping ? "shutdown" : connection.closeReason)
+        }
     }
 
     /// -vv (or `verbosity 2`): log every command.
@@ -189,14 +200,38 @@ final class Worker: EventHandler {
         if !closedConnections.isEmpty { closedConnections.removeAll(keepingCapacity: true) }
     }
 
-    /// -vv: one log line per command, its first line as the client sent it.
+    /// -vv: memcached's trace of a command, `<fd <its first line>`.
     func logCommand(fd: Int32, bytes: UnsafeRawBufferPointer, consumed: Int) {
         var lineEnd = 0
-        while lineEnd < consumed && lineEnd < 200 && bytes[lineEnd] != UInt8(ascii: "\r") && bytes[lineEnd] != UInt8(ascii: "\n") {
-            lineEnd += 1
+        while lineEnd < consumed && bytes[lineEnd] != UInt8(ascii: "\n") { lineEnd += 1 }
+        if lineEnd > 0 && bytes[lineEnd - 1] == UInt8(ascii: "\r") { lineEnd -= 1 }
+        let line = String(decoding: UnsafeRawBufferPointer(rebasing: bytes[0..<min(lineEnd, 1024)]), as: UTF8.self)
+        logger.debug("<\(fd) \(line)", metadata: NodeLogHandler.verbatim)
+    }
+
+    /// -vv: memcached's trace of an answer, `>fd <line>` per line (`>fd sending key <k>` for a
+    /// value, whose data is not logged; `STAT` lines are not logged, as memcached does not).
+    func logAnswer(fd: Int32, _ answer: UnsafeRawBufferPointer) {
+        var position = 0
+        while position < answer.count {
+            var end = position
+            while end < answer.count && answer[end] != UInt8(ascii: "\n") { end += 1 }
+            var lineEnd = end
+            if lineEnd > position && answer[lineEnd - 1] == UInt8(ascii: "\r") { lineEnd -= 1 }
+            let line = UnsafeRawBufferPointer(rebasing: answer[position..<lineEnd])
+            position = end + 1
+            var words = line.split(separator: UInt8(ascii: " "), maxSplits: 4, omittingEmptySubsequences: false)
+            let first = words.isEmpty ? [] : Array(words.removeFirst())
+            if first.elementsEqual("VALUE".utf8), words.count >= 3 {
+                logger.debug(">\(fd) sending key \(String(decoding: words[0], as: UTF8.self))", metadata: NodeLogHandler.verbatim)
+                position += (Int(String(decoding: words[2], as: UTF8.self)) ?? 0) + 2
+            } else if first.elementsEqual("VA".utf8), let length = words.first.flatMap({ Int(String(decoding: $0, as: UTF8.self)) }) {
+                logger.debug(">\(fd) \(String(decoding: line, as: UTF8.self))", metadata: NodeLogHandler.verbatim)
+                position += length + 2
+            } else if !first.elementsEqual("STAT".utf8) {
+                logger.debug(">\(fd) \(String(decoding: line, as: UTF8.self))", metadata: NodeLogHandler.verbatim)
+            }
         }
-        let line = String(decoding: UnsafeRawBufferPointer(rebasing: bytes[0..<lineEnd]), as: UTF8.self)
-        logger.debug("<\(fd) \(line)")
     }
 }
 

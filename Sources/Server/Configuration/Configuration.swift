@@ -37,7 +37,19 @@ public struct Configuration: Sendable, Equatable {
     public var listenBacklog: Int = 1024
     /// Allow the `shutdown` command (-A).
     public var enableShutdown: Bool = false
-    /// How often the background sweep looks for expired items, in milliseconds.
+    /// Refuse `flush_all` with memcached's `CLIENT_ERROR flush_all not allowed` (-F).
+    public var disableFlushAll: Bool = false
+    /// Issue no CAS uniques: every CAS a client sees is 0, as with memcached's -C (-C).
+    public var disableCas: Bool = false
+    /// Refuse `stats cachedump` and `lru_crawler metadump` (-X).
+    public var disableDumping: Bool = false
+    /// Refuse `watch` (live logging) (-W).
+    public var disableWatch: Bool = false
+    /// memcached's -D: per-prefix statistics (`stats detail`) are on from the start and a key's
+    /// prefix ends at this character. Empty: off until `stats detail on`, prefixes end at `:`.
+    public var prefixDelimiter: String = ""
+    /// How often the background sweep looks for expired items, in milliseconds (a bare number in
+    /// a flag or the file is milliseconds too).
     public var sweepInterval: Int = 100
     /// Striped-lock count of the hash table (power of two).
     public var storageStripes: Int = 64

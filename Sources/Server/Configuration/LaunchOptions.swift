@@ -6,26 +6,14 @@ public enum LaunchRequest: Sendable, Equatable {
     case printConfig(Configuration, warnings: [String])
     case version
     case help
+    /// `-i`, `--license`: print `LaunchOptions.licenseText` and exit 0, as memcached does.
+    case license
 }
 
 /// Reads memcached-style command lines (`-p 11211 -vv -o key=value`) plus long flags and a TOML
-/// file, in the order defaults < file < flags.
+/// file, in the order defaults < file < flags. Every memcached 1.6.18 flag is known by name
+/// (`MemcachedFlags`): a setting, accepted with a warning, or refused with a reason.
 public enum LaunchOptions {
-    /// memcached flags that mean nothing for ringcached but appear in existing command lines;
-    /// they are accepted with a warning so those lines start us unchanged. Value-taking ones first.
-    static let ignoredWithValue: Set<Character> = ["R", "f", "n", "D", "e"]
-    static let ignoredSwitches: Set<Character> = ["r", "k", "L", "C", "F", "X", "W", "Y", "Z"]
-
-    /// memcached's own `-o` keys: recognised, not applicable to our store, ignored with a note.
-    static let memcachedExtendedKeys: Set<String> = [
-        "modern", "hashpower", "no_hashexpand", "lru_crawler", "no_lru_crawler", "lru_maintainer",
-        "no_lru_maintainer", "slab_reassign", "no_slab_reassign", "slab_automove", "slab_chunk_max",
-        "tail_repair_time", "hash_algorithm", "maxconns_fast", "no_maxconns_fast", "idle_timeout",
-        "watcher_logbuf_size", "worker_logbuf_size", "track_sizes", "temporary_ttl", "lru_segmented",
-        "no_lru_segmented", "hot_lru_pct", "warm_lru_pct", "hot_max_factor", "warm_max_factor",
-        "inline_ascii_response", "no_inline_ascii_resp", "read_buf_mem_limit", "resp_obj_mem_limit",
-        "ext_path", "drop_privileges", "no_drop_privileges", "ssl_chain_cert", "ssl_key",
-    ]
 
     public static func parse(_ arguments: [String], readFile: (String) throws -> String) throws(ConfigurationError) -> LaunchRequest {
         var assignments: [(OptionSpec, String)] = []
@@ -51,17 +39,44 @@ public enum LaunchOptions {
             else if spec.long == "seeds" { seedValues.append(value) }
             else { assignments.append((spec, value)) }
         }
-        func applyExtended(_ text: String) {
+        func applyExtended(_ text: String) throws(ConfigurationError) {
             for item in text.split(separator: ",") {
                 let parts = item.split(separator: "=", maxSplits: 1).map(String.init)
                 let key = parts[0].trimmingSpaces()
                 if let spec = OptionTable.spec(tomlKey: key.replacingDashes()), spec.arity != .counter {
                     record(spec, parts.count > 1 ? parts[1] : "true")
-                } else if memcachedExtendedKeys.contains(key) {
-                    warnings.append("-o \(key): memcached option with no meaning for ringcached; ignored")
+                } else if let (flag, reason) = MemcachedFlags.refusedFlag(tomlKey: key.replacingDashes()) {
+                    throw MemcachedFlags.refusal(flag, because: reason)
+                } else if let warning = MemcachedFlags.extendedKeyWarning(key) {
+                    warnings.append(warning)
                 } else {
-                    warnings.append("-o \(key): unknown option; ignored")
+                    warnings.append("-o \(key): not a memcached 1.6.18 or ringcached option; ignored")
                 }
+            }
+        }
+        /// A memcached flag that is not a ringcached setting: warn, refuse, or read `-B`.
+        func applyMemcached(_ flag: MemcachedFlag, value: () throws(ConfigurationError) -> String) throws(ConfigurationError) {
+            switch flag.handling {
+            case .ignored(let reason):
+                if flag.takesValue { _ = try value() }
+                warnings.append(MemcachedFlags.warning(flag, because: reason))
+            case .refused(let reason):
+                throw MemcachedFlags.refusal(flag, because: reason)
+            case .parser where flag.short == "B":
+                let proto = try value().trimmingSpaces()
+                switch proto {
+                case "ascii":
+                    break
+                case "auto":
+                    warnings.append("option -B auto: ringcached serves the text and meta protocols only; "
+                        + "a connection that speaks the binary protocol is closed")
+                case "binary":
+                    throw ConfigurationError("option -B binary: ringcached serves only the text and meta protocols")
+                default:
+                    throw ConfigurationError("option -B (--protocol): '\(proto)' is not a protocol; use ascii or auto (binary is not served)")
+                }
+            case .parser, .setting:
+                preconditionFailure("\(flag.displayName) is read by the parser or the option table")
             }
         }
 
@@ -80,11 +95,21 @@ public enum LaunchOptions {
                 switch name {
                 case "help": return .help
                 case "version": return .version
+                case "license": return .license
                 case "print-config": printConfig = true
                 case "config": configPath = try value(inline, for: arg)
-                case "extended": applyExtended(try value(inline, for: arg))
+                case "extended": try applyExtended(try value(inline, for: arg))
                 default:
-                    guard let spec = OptionTable.spec(long: name) else {
+                    var found = OptionTable.spec(long: name)
+                    if found == nil, let flag = MemcachedFlags.flag(long: name) {
+                        if case .setting(let target) = flag.handling {
+                            found = OptionTable.spec(long: target)  // memcached's --daemon is our --daemonize
+                        } else {
+                            try applyMemcached(flag) { () throws(ConfigurationError) in try value(inline, for: arg) }
+                            break
+                        }
+                    }
+                    guard let spec = found else {
                         throw ConfigurationError("unknown option '--\(name)' (see --help)")
                     }
                     switch spec.arity {
@@ -105,21 +130,15 @@ public enum LaunchOptions {
                     switch c {
                     case "h": return .help
                     case "V": return .version
-                    case "o": applyExtended(try takeValue())
-                    case "S": throw ConfigurationError("option -S: SASL authentication is not supported by ringcached")
-                    case "B":
-                        let proto = try takeValue()
-                        if proto == "binary" {
-                            throw ConfigurationError("option -B binary: ringcached serves only the text and meta protocols")
-                        }
-                    case _ where ignoredWithValue.contains(c):
-                        _ = try takeValue()
-                        warnings.append("option -\(c): memcached tuning with no meaning for ringcached; ignored")
-                    case _ where ignoredSwitches.contains(c):
-                        warnings.append("option -\(c): memcached tuning with no meaning for ringcached; ignored")
+                    case "i": return .license
+                    case "o": try applyExtended(try takeValue())
                     default:
                         guard let spec = OptionTable.spec(short: c) else {
-                            throw ConfigurationError("unknown option '-\(c)' (see --help)")
+                            guard let flag = MemcachedFlags.flag(short: c) else {
+                                throw ConfigurationError("unknown option '-\(c)': not a ringcached or memcached 1.6.18 option (see --help)")
+                            }
+                            try applyMemcached(flag, value: takeValue)
+                            continue
                         }
                         switch spec.arity {
                         case .value: record(spec, try takeValue())
@@ -163,6 +182,9 @@ public enum LaunchOptions {
         }
         for key in table.keys.sorted() {
             guard let spec = OptionTable.spec(tomlKey: key) else {
+                if let (flag, reason) = MemcachedFlags.refusedFlag(tomlKey: key) {
+                    throw ConfigurationError("\(source): key '\(key)': \(MemcachedFlags.refusal(flag, because: reason).message)")
+                }
                 throw ConfigurationError("\(source): unknown key '\(key)'")
             }
             guard let value = table[key] else { continue }
@@ -191,7 +213,7 @@ public enum LaunchOptions {
     public static func renderTOML(_ configuration: Configuration) -> String {
         var out = "# ringcached \(RingcacheVersion.semver) effective configuration\n"
         for spec in OptionTable.all {
-            out += "\n# \(spec.help)\n\(spec.tomlKey) = \(spec.render(configuration))\n"
+            out += "\n# \(spec.fullHelp)\n\(spec.tomlKey) = \(spec.render(configuration))\n"
         }
         return out
     }
@@ -205,17 +227,48 @@ public enum LaunchOptions {
           --config FILE      read settings from a TOML file (flags override it)
           --print-config     print the effective configuration as TOML and exit
           -o, --extended K=V[,K=V]  set options by their TOML key (memcached style)
+          -B, --protocol NAME  ascii or auto: the text and meta protocols are served (binary is refused)
+          -i, --license      print the license note and exit
           -V, --version      print the version and exit
           -h, --help         print this help and exit
+
+        settings (each also a TOML key named after its long flag: --conn-limit is conn_limit):
 
         """
         for spec in OptionTable.all {
             let short = spec.short.map { "-\($0), " } ?? "    "
             let value = spec.arity == .value ? " VALUE" : ""
             let left = "  \(short)--\(spec.long)\(value)"
-            out += left.padding(to: 34) + spec.help + "\n"
+            out += left.padding(to: 34) + spec.fullHelp + " (default: \(spec.defaultText))\n"
         }
+        let ignored = MemcachedFlags.ignoredShortFlags.map { "-\($0)" }.joined(separator: " ")
+        let refused = MemcachedFlags.refusedShortFlags.map { "-\($0)" }.joined(separator: " ")
+        out += """
+
+        memcached flags accepted with a warning (no effect in ringcached): \(ignored)
+        memcached flags refused (not supported yet; ringcached will not start): \(refused)
+
+        """
         return out
+    }
+
+    /// `-i`: memcached prints its BSD license and libevent's. ringcached is its own code, so it
+    /// says that, and names the libraries it links with their licenses.
+    public static var licenseText: String {
+        """
+        ringcached \(RingcacheVersion.semver)
+
+        ringcached is its own code, written in Swift; it contains no memcached source. It speaks
+        memcached's protocols and accepts memcached's command-line flags for compatibility.
+
+        It links these libraries, each under its own license:
+          libevent   Copyright (c) 2000-2007 Niels Provos, (c) 2007-2012 Niels Provos and
+                     Nick Mathewson; 3-clause BSD license (on Debian the full text is in
+                     /usr/share/doc/libevent-core-2.1-7/copyright)
+          swift-log  Apache License 2.0
+          TOMLKit    MIT License (with toml++, MIT License)
+
+        """
     }
 }
 
@@ -227,7 +280,7 @@ extension OptionSpec.TOMLShape {
         case .boolean: return "true or false"
         case .stringArray: return "an array of strings"
         case .sizeOrInteger: return "an integer or a size string such as \"1m\""
-        case .duration: return "a duration string such as \"200ms\""
+        case .duration: return "a duration string such as \"250ms\" or \"1.5s\" (a bare integer is milliseconds)"
         }
     }
 }

@@ -2,6 +2,8 @@
 ///
 /// The table below is the only list of settings: the command-line parser, the TOML reader,
 /// `--print-config` and `--help` all walk it, so a setting cannot exist in one and not another.
+/// memcached flags that are not settings here (ignored with a warning, or refused) are listed in
+/// `MemcachedFlags`, which also points each memcached flag that is a setting at its entry here.
 struct OptionSpec: Sendable {
     enum Arity: Sendable {
         /// Takes a value: `-p 11211`, `-p11211`, `--port 11211`, `--port=11211`.
@@ -26,6 +28,24 @@ struct OptionSpec: Sendable {
 
     /// The TOML key: the long flag with `_` for `-`.
     var tomlKey: String { long.replacingDashes() }
+
+    /// The help line as `--help` and `--print-config` show it: a duration says what a bare number
+    /// means, so `2` is never silently 2 ms.
+    var fullHelp: String {
+        shape == .duration ? help + " (" + ValueParsing.durationForms + ")" : help
+    }
+
+    /// The default as `--help` shows it, rendered from a default `Configuration` so it cannot
+    /// drift from the real one: `11211`, `1m`, `127.0.0.1`, `none`.
+    var defaultText: String {
+        var text = render(Configuration())
+        if shape == .stringArray {
+            text = String(text.dropFirst().dropLast())
+                .split(separator: ",").map { String($0).trimmingSpaces() }.joined(separator: ",")
+        }
+        text = String(text.filter { $0 != "\"" })
+        return text.isEmpty ? "none" : text
+    }
 }
 
 extension String {
@@ -125,6 +145,31 @@ enum OptionTable {
                    help: "allow the shutdown command",
                    apply: { c, v throws(ConfigurationError) in c.enableShutdown = try ValueParsing.boolean(v, name: "enable-shutdown") },
                    render: { String($0.enableShutdown) }),
+        OptionSpec(long: "disable-flush-all", short: "F", arity: .flag, shape: .boolean,
+                   help: "refuse flush_all (CLIENT_ERROR flush_all not allowed)",
+                   apply: { c, v throws(ConfigurationError) in c.disableFlushAll = try ValueParsing.boolean(v, name: "disable-flush-all") },
+                   render: { String($0.disableFlushAll) }),
+        OptionSpec(long: "disable-cas", short: "C", arity: .flag, shape: .boolean,
+                   help: "disable use of CAS: every CAS unique is 0, and cas / ms C never match",
+                   apply: { c, v throws(ConfigurationError) in c.disableCas = try ValueParsing.boolean(v, name: "disable-cas") },
+                   render: { String($0.disableCas) }),
+        OptionSpec(long: "disable-dumping", short: "X", arity: .flag, shape: .boolean,
+                   help: "disable stats cachedump and lru_crawler metadump",
+                   apply: { c, v throws(ConfigurationError) in c.disableDumping = try ValueParsing.boolean(v, name: "disable-dumping") },
+                   render: { String($0.disableDumping) }),
+        OptionSpec(long: "disable-watch", short: "W", arity: .flag, shape: .boolean,
+                   help: "disable watch commands (live logging)",
+                   apply: { c, v throws(ConfigurationError) in c.disableWatch = try ValueParsing.boolean(v, name: "disable-watch") },
+                   render: { String($0.disableWatch) }),
+        OptionSpec(long: "prefix-delimiter", short: "D", arity: .value, shape: .string,
+                   help: "turn on stats detail at start, with this character ending a key's prefix (memcached's -D; empty: off, `:`)",
+                   apply: { c, v throws(ConfigurationError) in
+                       guard v.utf8.count <= 1, v.utf8.first.map({ $0 > 0x20 && $0 < 0x7F }) ?? true else {
+                           throw ConfigurationError("prefix-delimiter: '\(v)' must be one printable character")
+                       }
+                       c.prefixDelimiter = v
+                   },
+                   render: { $0.prefixDelimiter.tomlQuoted }),
         OptionSpec(long: "sweep-interval", short: nil, arity: .value, shape: .duration,
                    help: "how often the background sweep reclaims expired items",
                    apply: { c, v throws(ConfigurationError) in
@@ -142,13 +187,13 @@ enum OptionTable {
                    },
                    render: { String($0.storageStripes) }),
         OptionSpec(long: "seeds", short: nil, arity: .value, shape: .stringArray,
-                   help: "cluster members as host:port[@peerport] (commas or repeats); none: standalone",
+                   help: "cluster members as host:port[@peerport] (commas or repeats); none: a standalone node",
                    apply: { c, v in
                        c.seeds = v.split(separator: ",").map { String($0).trimmingSpaces() }.filter { !$0.isEmpty }
                    },
                    render: { "[" + $0.seeds.map(\.tomlQuoted).joined(separator: ", ") + "]" }),
         OptionSpec(long: "advertise", short: nil, arity: .value, shape: .string,
-                   help: "this node's host:port as peers and clients reach it (default: listen address and port)",
+                   help: "this node's host:port as peers and clients reach it (empty: the first listen address and the port)",
                    apply: { c, v in c.advertise = v.trimmingSpaces() },
                    render: { $0.advertise.tomlQuoted }),
         OptionSpec(long: "peer-port", short: nil, arity: .value, shape: .integer,

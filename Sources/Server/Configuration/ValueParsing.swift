@@ -21,16 +21,45 @@ enum ValueParsing {
         return value * multiplier
     }
 
-    /// A duration in milliseconds: `200ms`, `1s`, `2m`, or a plain number of milliseconds.
+    /// How durations are written, for help lines and errors.
+    static let durationForms = "a duration such as 250ms, 1.5s, 2m or 1h; a bare number is milliseconds"
+
+    /// A duration in milliseconds: a number, maybe with a decimal fraction, then a unit (`ms`, `s`,
+    /// `m`, `h`): `250ms`, `1.5s`, `0.5s`, `1.5m`. A bare number is milliseconds (`2` is 2 ms), as it
+    /// always was in config files; help and `--print-config` say so. A value that is not a whole
+    /// number of milliseconds (`1.5ms`, `0.0001s`) is refused rather than rounded.
     static func durationMillis(_ text: String, name: String) throws(ConfigurationError) -> Int {
         let t = text.trimmingSpaces().lowercased()
+        let bad = ConfigurationError("\(name): '\(text)' is not a duration (\(durationForms))")
         let units: [(String, Int)] = [("ms", 1), ("s", 1000), ("m", 60_000), ("h", 3_600_000)]
-        for (suffix, factor) in units where t.hasSuffix(suffix) {
-            if let v = Int(t.dropLast(suffix.count)), v >= 0 { return v * factor }
+        var number = Substring(t)
+        var factor = 1
+        for (suffix, unitFactor) in units where t.hasSuffix(suffix) {
+            number = t.dropLast(suffix.count)
+            factor = unitFactor
             break
         }
-        if let v = Int(t), v >= 0 { return v }
-        throw ConfigurationError("\(name): '\(text)' is not a duration (write it like \"200ms\" or \"1s\")")
+        number = Substring(String(number).trimmingSpaces())
+        let parts = number.split(separator: ".", maxSplits: 1, omittingEmptySubsequences: false)
+        let whole = parts[0]
+        let fraction = parts.count > 1 ? parts[1] : ""
+        guard !(whole.isEmpty && fraction.isEmpty),
+              whole.allSatisfy({ $0.isASCII && $0.isNumber }), fraction.allSatisfy({ $0.isASCII && $0.isNumber }),
+              parts.count == 1 || !fraction.isEmpty,
+              whole.count <= 12, fraction.count <= 9
+        else { throw bad }
+        // Exact decimal arithmetic: whole * factor + fraction * factor / 10^digits.
+        var scale = 1
+        for _ in 0..<fraction.count { scale *= 10 }
+        let fractionTimesFactor = (Int(fraction) ?? 0) * factor
+        guard fractionTimesFactor % scale == 0 else {
+            throw ConfigurationError("\(name): '\(text)' is not a whole number of milliseconds")
+        }
+        let (millis, overflow) = (Int(whole) ?? 0).multipliedReportingOverflow(by: factor)
+        guard !overflow, millis <= Int(Int32.max) else {
+            throw ConfigurationError("\(name): '\(text)' is too long a duration")
+        }
+        return millis + fractionTimesFactor / scale
     }
 
     static func integer(_ text: String, name: String, range: ClosedRange<Int>) throws(ConfigurationError) -> Int {

@@ -33,7 +33,8 @@ extension Connection {
                 splitRetrieval(r, bytes, router, cluster)
                 return true
             case .broadcast:
-                guard case .flushAll(let delay, _) = command else { return false }
+                // With -F the executor refuses it here, and nothing goes to the other nodes.
+                guard case .flushAll(let delay, _) = command, !worker.context.configuration.disableFlushAll else { return false }
                 broadcastFlush(command, delay: delay, bytes, cluster)
                 return true
             }

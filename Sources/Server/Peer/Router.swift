@@ -51,7 +51,7 @@ struct Router {
             var tokens = KeyIterator(bytes, args)
             if let first = tokens.next(), equals(bytes, first, "cluster") { return .admin }
             return .local
-        case .version, .verbosity, .quit, .metaNoop, .cacheMemlimit, .shutdown, .peerHello:
+        case .version, .verbosity, .quit, .metaNoop, .cacheMemlimit, .shutdown, .peerHello, .admin:
             return .local
         }
     }
