@@ -242,6 +242,19 @@ public enum Command: Sendable, Equatable {
     case peerHello(line: Span)
 }
 
+extension Command {
+    /// memcached 1.6.18 writes out every answer it holds right after these (its `conn_mwrite`
+    /// after a get, and `mn`); after the others the answers stay stacked until it runs out of
+    /// input. What is stacked is lost if the connection closes on a protocol error, waits while
+    /// a data block is swallowed, and stops `watch` or `metadump` from starting.
+    @inlinable public var flushesAnswers: Bool {
+        switch self {
+        case .retrieve, .metaNoop: return true
+        default: return false
+        }
+    }
+}
+
 /// The operator commands of `Command.admin`.
 public enum AdminCommand: UInt8, Sendable {
     /// `watch [fetchers|mutations|evictions|connevents|sysevents|rawcmds ...]`: the connection

@@ -100,6 +100,12 @@ public struct OutputBuffer: ~Copyable {
 
     public mutating func removeAll() { length = 0 }
 
+    /// Drops everything after the first `count` bytes (answers that are never to be sent).
+    public mutating func truncate(to count: Int) {
+        precondition(count >= 0 && count <= length)
+        length = count
+    }
+
     /// Shrinks back to `capacity` if the buffer grew past it for a large answer.
     public mutating func shrinkIfLarger(than limit: Int, to target: Int) {
         guard count == 0, capacity > limit else { return }

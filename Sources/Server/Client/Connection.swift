@@ -44,6 +44,10 @@ final class Connection: EventHandler {
     private var output = OutputBuffer(capacity: 8 * 1024)
     /// Bytes of `output` already sent while the rest waits for the socket to drain.
     private var written = 0
+    /// Where the answers memcached would still hold begin in `output` (see
+    /// `Command.flushesAnswers`): those after it are dropped if the connection closes on a
+    /// protocol error and are held back while a data block is being swallowed.
+    private var stackStart = 0
     private var parser: Parser
     private var readEvent: IOEvent?
     private var writeEvent: IOEvent?
@@ -124,6 +128,9 @@ final class Connection: EventHandler {
                 break reading
             case .closed:
                 closeReason = "normal"
+                // Ending in the middle of a data block: memcached closes with the answers it
+                // was holding unsent.
+                if holdingStack { output.truncate(to: max(stackStart, written)) }
                 // The client finished sending. Answers to what it sent still go out (a forwarded
                 // command's answer may still be on its way); then the connection closes.
                 inputEnded = true
@@ -173,9 +180,10 @@ final class Connection: EventHandler {
                     }
                 }
                 worker.executor.connectionFD = fd
-                if case .admin = command { worker.executor.hasStackedAnswers = output.count > written }
+                if case .admin = command { worker.executor.hasStackedAnswers = output.count > max(stackStart, written) }
                 let action = worker.executor.execute(command, in: bytes, into: &output)
                 input.start += consumed
+                if command.flushesAnswers { stackStart = output.count }
                 switch action {
                 case .proceed: break
                 case .close:
@@ -200,6 +208,8 @@ final class Connection: EventHandler {
                 input.start += consumed
                 if swallow > 0 { state = .swallowing(remaining: swallow) }
             case .close(let response):
+                // memcached closes at once: the answers it still held are never sent.
+                output.truncate(to: max(stackStart, written))
                 if response.utf8CodeUnitCount > 0 { output.append(response) }
                 state = .closingAfterWrite
             }
@@ -224,11 +234,21 @@ final class Connection: EventHandler {
         }
     }
 
+    /// While a data block is read or swallowed, memcached holds its stacked answers (a refused
+    /// block's answer among them) until the block is complete: it writes only when it needs
+    /// another command line.
+    private var holdingStack: Bool {
+        if case .swallowing = state { return true }
+        return parser.bytesAwaited > 0
+    }
+
     /// Sends what the socket takes. True when everything is written; false when the rest waits
     /// for `EV_WRITE` or the connection closed.
     private func drainOutput() -> Bool {
-        while written < output.count {
-            let pending = UnsafeRawBufferPointer(rebasing: output.bytes[written...])
+        let end = holdingStack ? max(stackStart, written) : output.count
+        let held = end < output.count
+        while written < end {
+            let pending = UnsafeRawBufferPointer(rebasing: output.bytes[written..<end])
             switch Socket.send(fd, pending) {
             case .bytes(let n):
                 written += n
@@ -241,8 +261,13 @@ final class Connection: EventHandler {
                 return false
             }
         }
+        if held {
+            if let writeEvent, writeEvent.isPending { writeEvent.remove() }
+            return false
+        }
         output.removeAll()
         written = 0
+        stackStart = 0
         output.shrinkIfLarger(than: 1 << 20, to: 8 * 1024)
         if let writeEvent, writeEvent.isPending { writeEvent.remove() }
         return true
