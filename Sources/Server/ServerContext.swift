@@ -179,7 +179,7 @@ extension ServerContext: StatsSource {
         ]
     }
 
-    public func connectionStats() -> [ConnectionStats] {
+    public func connectionStats(askingFD: Int32) -> [ConnectionStats] {
         let now = clock.seconds
         var lines = listeners.map {
             ConnectionStats(fd: $0.fd, address: Self.memcachedAddress($0.name), listenAddress: nil, state: "conn_listening",
@@ -187,7 +187,8 @@ extension ServerContext: StatsSource {
         }
         for info in openConnections() {
             lines.append(ConnectionStats(fd: info.fd, address: Self.memcachedAddress(info.peer),
-                                         listenAddress: Self.memcachedAddress(info.listenAddress), state: "conn_parse_cmd",
+                                         listenAddress: Self.memcachedAddress(info.listenAddress),
+                                         state: info.fd == askingFD ? "conn_parse_cmd" : info.phase.memcachedState,
                                          secondsSinceLastCommand: max(0, now - info.lastCommandTime)))
         }
         return lines
@@ -250,6 +251,7 @@ final class ConnectionInfo: Sendable {
     let listenAddress: String
     let openedAt: Int64
     private let lastCommand: Atomic<Int64>
+    private let phaseValue = Atomic<UInt8>(ConnectionPhase.reading.rawValue)
 
     init(id: UInt64, fd: Int32, peer: String, listenAddress: String, openedAt: Int64) {
         self.id = id
@@ -266,6 +268,34 @@ final class ConnectionInfo: Sendable {
     }
 
     var lastCommandTime: Int64 { lastCommand.load(ordering: .relaxed) }
+
+    /// What `stats conns` says the connection is doing; set by the owning worker at the rare
+    /// changes (never per command).
+    var phase: ConnectionPhase {
+        get { ConnectionPhase(rawValue: phaseValue.load(ordering: .relaxed)) ?? .reading }
+        set { phaseValue.store(newValue.rawValue, ordering: .relaxed) }
+    }
+}
+
+/// A connection's state as memcached names it in `stats conns`.
+enum ConnectionPhase: UInt8 {
+    /// Waiting for the next command (`conn_read`).
+    case reading
+    /// Dropping a refused data block (`conn_swallow`).
+    case swallowing
+    /// `watch` or `lru_crawler metadump` (`conn_watch`).
+    case watching
+    /// Answers wait for the socket (`conn_mwrite`).
+    case writing
+
+    var memcachedState: String {
+        switch self {
+        case .reading: return "conn_read"
+        case .swallowing: return "conn_swallow"
+        case .watching: return "conn_watch"
+        case .writing: return "conn_mwrite"
+        }
+    }
 }
 
 /// The node's notion of now, read by workers per request without a system call and advanced by

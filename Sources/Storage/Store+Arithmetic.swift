@@ -46,7 +46,7 @@ extension Store {
                         as: UInt8.self, repeating: UInt8(ascii: " "), count: item.valueLength - digits)
                 }
                 item.cas = versions.next()
-                if let ttl = request.newTTL { item.exptime = Expiry.absolute(ttl, now: now) }
+                if let ttl = request.newTTL { item.exptime = Expiry.absolute(ttl, now: now, expired: expiredMark) }
                 item.atime = UInt32(clamping: now)
                 s.pointee.lruBumpLocked(item, now: UInt32(clamping: now), interval: lruBumpInterval)
                 let outcome = ArithmeticOutcome.value(ArithmeticResult(
@@ -74,7 +74,7 @@ extension Store {
                 continue
             }
             fresh.exptime = again.item.exptime
-            if let ttl = request.newTTL { fresh.exptime = Expiry.absolute(ttl, now: now) }
+            if let ttl = request.newTTL { fresh.exptime = Expiry.absolute(ttl, now: now, expired: expiredMark) }
             fresh.cas = versions.next()
             let freshCounters = s.pointee.classes + again.item.sizeClass
             if request.incr { freshCounters.pointee.incrHits += 1 } else { freshCounters.pointee.decrHits += 1 }
@@ -99,9 +99,9 @@ extension Store {
         guard let fresh = newItem(key: key, valueLength: digits, flags: 0, exptime: 0,
                                   now: UInt32(clamping: now), preferring: stripeNumber) else { return .outOfMemory }
         DecimalValue.write(initial, to: fresh.valuePointer)
-        let vivify = Expiry.absolute(request.autoCreateTTL ?? 0, now: now)
+        let vivify = Expiry.absolute(request.autoCreateTTL ?? 0, now: now, expired: expiredMark)
         if let ttl = request.newTTL, request.touchAfterVivify {
-            fresh.exptime = Expiry.absolute(ttl, now: now)
+            fresh.exptime = Expiry.absolute(ttl, now: now, expired: expiredMark)
         } else {
             fresh.exptime = vivify
         }

@@ -3,36 +3,49 @@ import Synchronization
 extension Store {
     // MARK: flush_all
 
-    /// Immediate: every item stored so far (cas below a fresh version) is invalid, and a pending
-    /// delayed flush is dropped. Delayed: at the deadline, items whose version's physical time is
-    /// before the deadline become invalid; a later call replaces the pending one (memcached keeps
-    /// one `oldest_live`). memcached's own deadline lands up to a second early (it stores
-    /// deadline - 1 on a 1 s clock); ours is the deadline itself.
+    /// memcached 1.6.18's `flush_all [delay]`, which keeps one `oldest_live` second (items last
+    /// written at or before it are flushed once that second has come) and, when that second is
+    /// not in the future, also one `oldest_cas` (everything stored so far is flushed). Here both
+    /// become one version cutoff, applied now or when the second comes:
+    /// - no delay (or a negative one): everything stored so far; later writes live;
+    /// - a delay whose `oldest_live` (its deadline - 1) is now or past: everything stored so far.
+    ///   (memcached also flushes what is written until that second ends, `flush_all 1`; that
+    ///   depends on where its clock's second falls, and a later `flush_all` undoes it there,
+    ///   which one monotonic cutoff cannot: we do not copy it);
+    /// - a later `oldest_live`: at that second, items written up to its end; until then a new
+    ///   `flush_all` replaces the pending one;
+    /// - an absolute time at or before memcached's `process_started` (`flush_all 2592001`):
+    ///   memcached stores `oldest_live` 0, which flushes nothing and forgets a pending flush. (It
+    ///   also stops hiding what earlier flushes removed; we never bring a flushed item back.)
+    /// The pending flush and the cutoff change under one lock, so two racing `flush_all`s end
+    /// as the later one says.
     func flush(delay: Int64) {
         let now = currentTime
-        let at = delay > 0 ? Int64(Expiry.absolute(delay, now: now)) : now
-        if at <= now {
-            let cutoff = versions.next()
-            pendingFlush.withLock { $0 = (at: 0, cutoff: 0) }
+        pendingFlush.withLock { pending in
+            pending = (at: 0, cutoff: 0)
             pendingFlushAt.store(0, ordering: .relaxed)
-            raiseFlushCutoff(to: cutoff)
-        } else {
-            let cutoff = HybridLogicalClock.floor(millis: UInt64(at) * 1000)
-            pendingFlush.withLock { $0 = (at: at, cutoff: cutoff) }
-            pendingFlushAt.store(at, ordering: .relaxed)
+            guard delay > 0 else {
+                raiseFlushCutoff(to: versions.next())
+                return
+            }
+            let deadline = Int64(Expiry.absolute(delay, now: now, expired: expiredMark))
+            if deadline <= Int64(expiredMark) { return }
+            let oldestLive = deadline - 1
+            if oldestLive <= now {
+                raiseFlushCutoff(to: versions.next())
+            } else {
+                pending = (at: oldestLive, cutoff: HybridLogicalClock.floor(millis: UInt64(oldestLive + 1) * 1000))
+                pendingFlushAt.store(oldestLive, ordering: .relaxed)
+            }
         }
     }
 
     func applyDueFlush(now: Int64) {
-        let due: UInt64? = pendingFlush.withLock { pending in
-            guard pending.at != 0 && now >= pending.at else { return nil }
-            let cutoff = pending.cutoff
+        pendingFlush.withLock { pending in
+            guard pending.at != 0 && now >= pending.at else { return }
+            raiseFlushCutoff(to: pending.cutoff)
             pending = (at: 0, cutoff: 0)
-            return cutoff
-        }
-        if let due {
             pendingFlushAt.store(0, ordering: .relaxed)
-            raiseFlushCutoff(to: due)
         }
     }
 

@@ -45,9 +45,9 @@ extension Store {
 
         var won = false
         // T / N / R in the client's order (see ReadOptions).
-        let touch = options.touchExptime.map { Expiry.absolute($0, now: now) }
+        let touch = options.touchExptime.map { Expiry.absolute($0, now: now, expired: expiredMark) }
         if created {
-            let vivify = Expiry.absolute(options.vivifyTTL!, now: now)
+            let vivify = Expiry.absolute(options.vivifyTTL!, now: now, expired: expiredMark)
             if let touch {
                 item.exptime = options.touchAfterVivify ? touch : vivify
             } else {
@@ -57,7 +57,7 @@ extension Store {
         } else {
             if let threshold = options.recacheThreshold {
                 if let touch, options.touchBeforeRecache { item.exptime = touch }
-                let limit = Int64(Expiry.absolute(threshold, now: now))
+                let limit = Int64(Expiry.absolute(threshold, now: now, expired: expiredMark))
                 if !tokenSentBefore && item.exptime != 0 && Int64(item.exptime) < limit { won = true }
                 if let touch, !options.touchBeforeRecache { item.exptime = touch }
             } else if let touch {
@@ -98,7 +98,7 @@ extension Store {
         lock(s)
         let found = lookupLocked(s, hash, key, now: now, cutoff: flushCutoff.load(ordering: .relaxed), garbage: &garbage)
         if let item = found?.item {
-            item.exptime = Expiry.absolute(exptime, now: now)
+            item.exptime = Expiry.absolute(exptime, now: now, expired: expiredMark)
             item.set(Item.Bit.fetched)
             item.atime = UInt32(clamping: now)
             s.pointee.lruBumpLocked(item, now: UInt32(clamping: now), interval: lruBumpInterval)

@@ -16,7 +16,7 @@ extension Store {
         }
         let charge = MemoryCharge.chunk(forRequest: Item.blockSize(keyLength: key.count, valueLength: value.count))
         let now = currentTime
-        let exptime = Expiry.absolute(request.exptime, now: now)
+        let exptime = Expiry.absolute(request.exptime, now: now, expired: expiredMark)
         @inline(__always) func fill(_ item: Item) {
             if value.count > 0 { item.valuePointer.copyMemory(from: value.baseAddress!, byteCount: value.count) }
             if request.binaryKey { item.set(Item.Bit.binaryKey) }
@@ -212,7 +212,7 @@ extension Store {
                 outcome = .exists
             } else if request.invalidate {
                 // md I: keep the item, mark it stale, new cas, and let the next reader win again.
-                if let ttl = request.ttl { item.exptime = Expiry.absolute(ttl, now: now) }
+                if let ttl = request.ttl { item.exptime = Expiry.absolute(ttl, now: now, expired: expiredMark) }
                 item.set(Item.Bit.stale)
                 item.clear(Item.Bit.tokenSent)
                 item.cas = versions.next()

@@ -409,6 +409,10 @@ public final class Store: @unchecked Sendable {
     let pendingFlushAt: Atomic<Int64>
     let sweepStripe: Atomic<Int>
     let evictCursor: Atomic<Int>
+    /// memcached's `process_started` (see `Expiry`), and the exptime of items whose expiry is
+    /// already over (`process_started + 1`, memcached's relative time 1).
+    let processStarted: Int64
+    let expiredMark: UInt32
     /// Told about every live item eviction takes (for the `watch evictions` log), under the
     /// stripe's lock: it must be quick and must not call back into the store. Set once, before
     /// the store is shared between threads.
@@ -434,6 +438,8 @@ public final class Store: @unchecked Sendable {
         pendingFlushAt = Atomic(0)
         sweepStripe = Atomic(0)
         evictCursor = Atomic(0)
+        processStarted = Expiry.processStarted(at: nowSeconds)
+        expiredMark = UInt32(clamping: processStarted + 1)
 
         // Start near memcached's 64 Ki buckets, fewer for a small limit; each stripe grows alone.
         var totalBuckets = 1 << 16
@@ -493,7 +499,7 @@ public final class Store: @unchecked Sendable {
     /// the client's order when a `t` sits between `T` and `N`.
     public func remainingTTL(forExptime exptime: Int64) -> Int64 {
         let now = currentTime
-        return Expiry.remaining(Expiry.absolute(exptime, now: now), now: now)
+        return Expiry.remaining(Expiry.absolute(exptime, now: now, expired: expiredMark), now: now)
     }
 
     /// Looks the key up and hands the item to `body` under the stripe lock.

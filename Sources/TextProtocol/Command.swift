@@ -99,6 +99,11 @@ public struct MetaFlags: Sendable, Equatable {
             }
         }
     }
+    /// The `O` token is longer than memcached allows (32 bytes, `O` included): `mg` and `ma`
+    /// answer `CLIENT_ERROR opaque token too long` when their answer reaches it.
+    @inlinable public var opaqueTooLong: Bool {
+        present & Self.hasOpaque != 0 && Int(opaqueCount) + 1 > Parser.maxOpaqueToken
+    }
     /// `T<token>`: TTL.
     @inlinable public var ttl: Int64? {
         get { present & Self.hasTTL != 0 ? ttlValue : nil }

@@ -9,7 +9,7 @@ extension Parser {
 
     /// `get|gets|bget <key>+`, `gat|gats <exptime> <key>*`.
     @inline(__always)
-    func retrieval(_ kind: RetrievalKind, _ base: UnsafeRawPointer, _ tokens: inout LineTokens, _ consumed: Int) -> ParseResult {
+    mutating func retrieval(_ kind: RetrievalKind, _ base: UnsafeRawPointer, _ tokens: inout LineTokens, _ consumed: Int) -> ParseResult {
         guard var first = tokens.next() else { return reject(ErrorResponse.error, consumed) }
         var exptime: Int64 = 0
         if kind.touches {
@@ -22,12 +22,19 @@ extension Parser {
             }
             first = key
         }
-        if first.count > Parser.maxKeyLength { return reject(ErrorResponse.badCommandLineFormat, consumed) }
+        if first.count > Parser.maxKeyLength {
+            dropsStackedAnswers = true
+            return reject(ErrorResponse.badCommandLineFormat, consumed)
+        }
         var keyCount = 1
         var lastEnd = first.end
         while let key = tokens.next() {
-            // memcached drops the answers of the keys before a long one and sends only the error.
-            if key.count > Parser.maxKeyLength { return reject(ErrorResponse.badCommandLineFormat, consumed) }
+            // memcached drops the answers of the keys before a long one, and every other answer
+            // it still holds, and sends only the error.
+            if key.count > Parser.maxKeyLength {
+                dropsStackedAnswers = true
+                return reject(ErrorResponse.badCommandLineFormat, consumed)
+            }
             keyCount += 1
             lastEnd = key.end
         }

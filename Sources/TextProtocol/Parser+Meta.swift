@@ -17,7 +17,7 @@ extension Parser {
     /// counting its end marker): 17 flags for `mg md ma`, 16 for `ms`.
     static let maxMetaTokens = 20
     /// Longest `O` token, the `O` included.
-    static let maxOpaqueToken = 32
+    public static let maxOpaqueToken = 32
 
     /// `mg|md|ma <key> <flag>*`, `ms <key> <datalen> <flag>*`.
     mutating func metaCommand(
@@ -60,17 +60,21 @@ extension Parser {
         }
 
         switch kind {
-        case .get, .delete:
+        case .get:
+            // memcached looks at the `O` length only while it writes the answer, after the
+            // lookup (and after any `T`/`N` written before it): the executor checks it there.
+            return .command(.metaGet(MetaCommand(key: key, flags: flags)), consumed: consumed)
+
+        case .delete:
             if problems.opaqueTooLong { return reject(ErrorResponse.opaqueTooLong, consumed) }
-            let command = MetaCommand(key: key, flags: flags)
-            return .command(kind == .get ? .metaGet(command) : .metaDelete(command), consumed: consumed)
+            return .command(.metaDelete(MetaCommand(key: key, flags: flags)), consumed: consumed)
 
         case .arithmetic:
             switch flags.mode {
             case nil, UInt8(ascii: "I"), UInt8(ascii: "+"), UInt8(ascii: "D"), UInt8(ascii: "-"): break
             default: return reject(ErrorResponse.invalidArithmeticMode, consumed)
             }
-            if problems.opaqueTooLong { return reject(ErrorResponse.opaqueTooLong, consumed) }
+            // As for mg, the `O` length is checked after the arithmetic, by the executor.
             return .command(.metaArithmetic(MetaCommand(key: key, flags: flags)), consumed: consumed)
 
         case .set:

@@ -47,6 +47,11 @@ public struct Parser: Sendable {
     /// response empty. false after every other result.
     public internal(set) var rejectedTooLarge = false
 
+    /// The last result was `.reject` for a retrieval with a key over 250 bytes: memcached then
+    /// drops every answer it was still holding for this connection (its `conn_release_items`)
+    /// before it writes the error. false after every other result.
+    public internal(set) var dropsStackedAnswers = false
+
     /// `-F`: memcached refuses every `flush_all` before it reads the delay, so a bad delay gets
     /// the refusal too; the parser then hands the command on whatever its delay says.
     public let flushAllDisabled: Bool
@@ -62,6 +67,7 @@ public struct Parser: Sendable {
         pending = .none
         staleKey = nil
         rejectedTooLarge = false
+        dropsStackedAnswers = false
     }
 
     /// How many bytes the front of the buffer must hold before the pending storage command is
@@ -73,6 +79,7 @@ public struct Parser: Sendable {
     public mutating func parse(_ buffer: UnsafeRawBufferPointer) -> ParseResult {
         staleKey = nil
         rejectedTooLarge = false
+        dropsStackedAnswers = false
         let count = buffer.count
         guard count > 0, let base = buffer.baseAddress else { return .needMoreData }
 

@@ -139,6 +139,30 @@ extension IntegrationSuite {
             #expect(try client.call("stats cachedump 1 1\r\n", until: "END\r\n") == "ITEM old [3 b; 0 s]\r\nEND\r\n")
         }
 
+        @Test("stats conns lists the listener, an idle client and the asking one as memcached does")
+        func statsConns() throws {
+            let pair = try Pair()
+            defer { pair.stop() }
+            func conns(_ server: ServerProcess) throws -> [String] {
+                let idle = try server.connect()
+                defer { idle.close() }
+                _ = try idle.call("get x\r\n", until: "END\r\n")
+                let asking = try server.connect()
+                defer { asking.close() }
+                let text = try asking.call("stats conns\r\n", until: "END\r\n")
+                // Descriptors and ports are each process's own; both started a moment ago.
+                return text.split(separator: "\r\n").map { line in
+                    line.replacingOccurrences(of: #"STAT \d+:"#, with: "STAT <fd>:", options: .regularExpression)
+                        .replacingOccurrences(of: #"127\.0\.0\.1:\d+"#, with: "127.0.0.1:<port>", options: .regularExpression)
+                        .replacingOccurrences(of: #"secs_since_last_cmd [0-2]$"#, with: "secs_since_last_cmd <0..2>", options: .regularExpression)
+                }
+            }
+            let ours = try conns(pair.ours)
+            let theirs = try conns(pair.theirs)
+            #expect(ours == theirs, "memcached:\n\(theirs.joined(separator: "\n"))\nringcached:\n\(ours.joined(separator: "\n"))")
+            #expect(ours.contains("STAT <fd>:state conn_read") && ours.contains("STAT <fd>:state conn_parse_cmd"))
+        }
+
         @Test("stats detail counts gets, hits, sets and deletes per prefix as memcached does")
         func prefixStatistics() throws {
             let pair = try Pair()
@@ -179,6 +203,8 @@ extension IntegrationSuite {
                     line.replacingOccurrences(of: #"ts=\d+\.\d+ gid=\d+ "#, with: "", options: .regularExpression)
                         .replacingOccurrences(of: #"cfd=\d+"#, with: "cfd=<fd>", options: .regularExpression)
                         .replacingOccurrences(of: #"rport=\d+"#, with: "rport=<port>", options: .regularExpression)
+                        // memcached says `normal` or `error` for the same plain close, run to run.
+                        .replacingOccurrences(of: #"reason=(normal|error)"#, with: "reason=<close>", options: .regularExpression)
                 }
             }
             // Reads only: memcached also logs the lookups its writes make inside; we log what clients read.

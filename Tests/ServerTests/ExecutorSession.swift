@@ -53,7 +53,7 @@ final class FakeServerContext: StatsSource {
         [StatLine("maxbytes", "67108864"), StatLine("maxconns", "1024"), StatLine("evictions", "on")]
     }
 
-    func connectionStats() -> [ConnectionStats] {
+    func connectionStats(askingFD: Int32) -> [ConnectionStats] {
         [
             ConnectionStats(fd: 23, address: "tcp:127.0.0.1:11211", listenAddress: nil, state: "conn_listening", secondsSinceLastCommand: 4),
             ConnectionStats(fd: 25, address: "tcp:127.0.0.1:36852", listenAddress: "tcp:127.0.0.1:11211", state: "conn_parse_cmd", secondsSinceLastCommand: 0),

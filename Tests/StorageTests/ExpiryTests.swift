@@ -95,19 +95,60 @@ import Testing
         #expect(store.set("d", "5", mode: .add).isStored)
     }
 
+    /// memcached's `oldest_live` is the deadline - 1: at that second items written up to its end
+    /// are flushed, those written in it afterwards too; from the next second on writes live.
     @Test func flushAllWithDelay() {
         let store = makeStore()
         store.set("a", "1")
         store.flushAll(delay: 10)
-        store.advance(seconds: 9)
+        store.advance(seconds: 8)
         #expect(store.value("a") == "1")
         store.set("b", "2")
         store.advance(seconds: 1)
         #expect(store.value("a") == nil)
         #expect(store.value("b") == nil)
-        store.set("c", "3")
+        store.advance(seconds: 1)
+        store.set("d", "4")
         store.advance(seconds: 100)
-        #expect(store.value("c") == "3")
+        #expect(store.value("d") == "4")
+    }
+
+    /// `flush_all 1` acts at once (memcached's deadline - 1 is now); later writes live.
+    @Test func flushAllOneSecondActsAtOnce() {
+        let store = makeStore()
+        store.set("a", "1")
+        store.flushAll(delay: 1)
+        #expect(store.value("a") == nil)
+        store.set("b", "2")
+        #expect(store.value("b") == "2")
+    }
+
+    /// An absolute time at or before memcached's process start flushes nothing and drops a
+    /// pending flush; an absolute time in the past after it flushes what is stored now.
+    @Test func flushAllAtAnAbsoluteTimeInThePast() {
+        let store = makeStore()
+        store.set("a", "1")
+        store.flushAll(delay: 2_592_001)
+        #expect(store.value("a") == "1")
+        store.flushAll(delay: 100)
+        store.flushAll(delay: 2_592_001)
+        store.advance(seconds: 200)
+        #expect(store.value("a") == "1")
+        store.flushAll(delay: store.currentTime - 10)
+        #expect(store.value("a") == nil)
+        store.set("b", "2")
+        #expect(store.value("b") == "2")
+    }
+
+    /// A TTL already over (negative, or absolute before memcached's process start) makes `t`
+    /// print memcached's unsigned wrap-around, not a negative number.
+    @Test func pastExptimeReadsAsMemcachedsUnsignedRemainder() {
+        let store = makeStore()
+        let started = store.currentTime - 62
+        #expect(store.remainingTTL(forExptime: -1) == Int64(UInt32(truncatingIfNeeded: started + 1 - store.currentTime)))
+        #expect(store.remainingTTL(forExptime: 2_592_001) == 4_294_967_296 - 61)
+        store.advance(seconds: 10)
+        #expect(store.remainingTTL(forExptime: -5) == 4_294_967_296 - 71)
     }
 
     @Test func laterFlushReplacesPendingOne() {

@@ -48,6 +48,8 @@ final class Connection: EventHandler {
     /// `Command.flushesAnswers`): those after it are dropped if the connection closes on a
     /// protocol error and are held back while a data block is being swallowed.
     private var stackStart = 0
+    /// Commands served since the last read (see `process`).
+    private var commandsInBatch = 0
     private var parser: Parser
     private var readEvent: IOEvent?
     private var writeEvent: IOEvent?
@@ -114,6 +116,7 @@ final class Connection: EventHandler {
             switch Socket.read(fd, into: input.freeSpace, count: room) {
             case .bytes(let n):
                 input.end += n
+                commandsInBatch = 0
                 worker.stats.addBytesRead(n)
                 process()
                 if isClosed { return }
@@ -158,6 +161,7 @@ final class Connection: EventHandler {
                     return
                 }
                 state = .parsing
+                info.phase = .reading
             }
             guard case .parsing = state, input.unreadCount > 0 else { return }
             let bytes = input.unread
@@ -197,6 +201,7 @@ final class Connection: EventHandler {
                     return
                 }
             case .reject(let response, let consumed, let swallow):
+                if parser.dropsStackedAnswers { output.truncate(to: max(stackStart, written)) }
                 if worker.logCommands {
                     worker.logCommand(fd: fd, bytes: bytes, consumed: consumed)
                     if response.utf8CodeUnitCount > 0 {
@@ -206,12 +211,22 @@ final class Connection: EventHandler {
                 output.append(response)
                 worker.executor.afterReject(response, staleKey: parser.staleKey, in: bytes)
                 input.start += consumed
-                if swallow > 0 { state = .swallowing(remaining: swallow) }
+                if swallow > 0 {
+                    state = .swallowing(remaining: swallow)
+                    info.phase = .swallowing
+                }
             case .close(let response):
                 // memcached closes at once: the answers it still held are never sent.
                 output.truncate(to: max(stackStart, written))
                 if response.utf8CodeUnitCount > 0 { output.append(response) }
                 state = .closingAfterWrite
+            }
+            // memcached serves 21 commands of a read (20 after a yield) before it writes out
+            // what it holds and yields: another point where the stacked answers leave.
+            commandsInBatch += 1
+            if commandsInBatch == 21 {
+                stackStart = output.count
+                commandsInBatch = 1
             }
             if output.count - written > worker.maxOutputBuffer {
                 worker.context.counters.outputOverflows.add(1, ordering: .relaxed)
@@ -254,7 +269,10 @@ final class Connection: EventHandler {
                 written += n
                 worker.stats.addBytesWritten(n)
             case .wouldBlock:
-                if let writeEvent, !writeEvent.isPending { writeEvent.add() }
+                if let writeEvent, !writeEvent.isPending {
+                    writeEvent.add()
+                    if info.phase == .reading { info.phase = .writing }
+                }
                 return false
             case .closed, .failed:
                 close()
@@ -269,7 +287,10 @@ final class Connection: EventHandler {
         written = 0
         stackStart = 0
         output.shrinkIfLarger(than: 1 << 20, to: 8 * 1024)
-        if let writeEvent, writeEvent.isPending { writeEvent.remove() }
+        if let writeEvent, writeEvent.isPending {
+            writeEvent.remove()
+            if info.phase == .writing { info.phase = .reading }
+        }
         return true
     }
 
@@ -287,6 +308,7 @@ final class Connection: EventHandler {
 
     private func startDump(_ dump: Metadump) {
         state = .dumping(dump)
+        info.phase = .watching
         // memcached hands the connection to its crawler and drops what was read with the line.
         input.start = input.end
         worker.context.operations.crawlersRunning.add(1, ordering: .relaxed)
@@ -305,6 +327,7 @@ final class Connection: EventHandler {
             if done {
                 worker.context.operations.crawlersRunning.subtract(1, ordering: .relaxed)
                 state = .parsing
+                info.phase = .reading
                 if !inputEnded, let readEvent, !readEvent.isPending { readEvent.add() }
                 if inputEnded { state = .closingAfterWrite }
                 flush()
@@ -322,6 +345,7 @@ final class Connection: EventHandler {
             return
         }
         state = .watching(watcher)
+        info.phase = .watching
         // memcached drops whatever the client sent after `watch`.
         input.start = input.end
         flush()

@@ -33,6 +33,10 @@ extension Executor {
     ) {
         let f = m.flags
         let order = FlagOrder(f, buffer)
+        if f.opaqueTooLong {
+            metaGetRefusingOpaque(m, key: key, order: order, &out)
+            return
+        }
         let options = ReadOptions(
             touchExptime: f.ttl, bumpLRU: !f.has(MetaLetter.u), vivifyTTL: f.vivifyTTL,
             recacheThreshold: f.recacheThreshold,
@@ -83,7 +87,7 @@ extension Executor {
                         out.append(" t")
                         out.append(signed: order.ttlAtT(
                             before: item.ttlBefore, after: item.ttlRemaining,
-                            vivified: Executor.looksVivified(item), flags: f, now: store.currentTime))
+                            vivified: Executor.looksVivified(item), flags: f, store: store))
                     default:
                         break
                     }
@@ -121,6 +125,24 @@ extension Executor {
             appendEcho(f, buffer, key: key, binary: binary, cas: nil, &out)
             out.append("\r\n")
         }
+    }
+
+    /// `mg` with an `O` token over 32 bytes. memcached finds that out only while it writes the
+    /// answer flag by flag, after the lookup: a `T` or `N` written before the `O` has already
+    /// changed the item (an `N` after it leaves the new item without a TTL), the answer is the
+    /// error, and a hit is not counted while a miss is.
+    func metaGetRefusingOpaque(_ m: MetaCommand, key: UnsafeRawBufferPointer, order: FlagOrder, _ out: inout OutputBuffer) {
+        let f = m.flags
+        let options = ReadOptions(
+            touchExptime: order.T >= 0 && order.T < order.O ? f.ttl : nil, bumpLRU: !f.has(MetaLetter.u),
+            vivifyTTL: f.vivifyTTL.map { order.N < order.O ? $0 : 0 },
+            touchAfterVivify: order.T < 0 || order.N < 0 || order.T > order.N)
+        let result = store.read(key, options) { (_: borrowing ItemView) -> Void in }
+        if case .miss = result {
+            stats.cmdGet.bump()
+            stats.getMisses.bump()
+        }
+        out.append(ErrorResponse.opaqueTooLong)
     }
 
     /// Whether an item handed to `mg`'s read closure was just created by `N`. Only consulted when
@@ -242,11 +264,35 @@ extension Executor {
             return
         }
         let order = FlagOrder(f, buffer)
+        // With an `O` over 32 bytes memcached still does the arithmetic, applies the `T` and `N`
+        // written before the `O` (an `N` after it leaves a created item without a TTL), and then
+        // answers the error instead (see metaGetRefusingOpaque).
+        let refusesOpaque = f.opaqueTooLong
         let request = ArithmeticRequest(
             incr: incr, delta: f.delta ?? 1, compareCas: f.compareCas,
-            autoCreateInitial: f.vivifyTTL == nil ? nil : (f.initial ?? 0), autoCreateTTL: f.vivifyTTL,
-            newTTL: f.ttl, touchAfterVivify: order.T < 0 || order.N < 0 || order.T > order.N)
-        switch store.arithmetic(key, request) {
+            autoCreateInitial: f.vivifyTTL == nil ? nil : (f.initial ?? 0),
+            autoCreateTTL: f.vivifyTTL.map { !refusesOpaque || order.N < order.O ? $0 : 0 },
+            newTTL: !refusesOpaque || (order.T >= 0 && order.T < order.O) ? f.ttl : nil,
+            touchAfterVivify: order.T < 0 || order.N < 0 || order.T > order.N)
+        let outcome = store.arithmetic(key, request)
+        if refusesOpaque {
+            switch outcome {
+            case .nonNumeric: out.append("CLIENT_ERROR cannot increment or decrement non-numeric value\r\n")
+            case .outOfMemory: out.append("SERVER_ERROR out of memory\r\n")
+            case .value(let result):
+                if !result.created {
+                    if incr { stats.incrHits.bump() } else { stats.decrHits.bump() }
+                }
+                out.append(ErrorResponse.opaqueTooLong)
+            case .notFound:
+                if incr { stats.incrMisses.bump() } else { stats.decrMisses.bump() }
+                out.append(ErrorResponse.opaqueTooLong)
+            case .exists:
+                out.append(ErrorResponse.opaqueTooLong)
+            }
+            return
+        }
+        switch outcome {
         case .value(let result):
             if !result.created {
                 if incr { stats.incrHits.bump() } else { stats.decrHits.bump() }
@@ -269,7 +315,7 @@ extension Executor {
                     out.append(" t")
                     out.append(signed: order.ttlAtT(
                         before: result.ttlBefore, after: result.ttlRemaining, vivified: result.created,
-                        flags: f, now: store.currentTime))
+                        flags: f, store: store))
                 case MetaLetter.O:
                     out.append(byte: UInt8(ascii: " "))
                     out.append(spanBytes(buffer, token))
@@ -428,11 +474,13 @@ struct FlagOrder {
     var T = -1
     var N = -1
     var R = -1
+    /// Only looked for when the `O` token is too long (otherwise its place does not matter).
+    var O = Int.max
 
     @inline(__always)
     init(_ f: MetaFlags, _ buffer: UnsafeRawBufferPointer) {
         let relevant = MetaFlags.bit(MetaLetter.t) | MetaFlags.bit(MetaLetter.T) | MetaFlags.bit(MetaLetter.N) | MetaFlags.bit(MetaLetter.R)
-        guard f.letters & relevant != 0 else { return }
+        guard f.letters & relevant != 0 || f.opaqueTooLong else { return }
         var tokens = KeyIterator(buffer, f.flagText)
         var index = 0
         while let token = tokens.next() {
@@ -441,6 +489,7 @@ struct FlagOrder {
             case MetaLetter.T: T = index
             case MetaLetter.N: N = index
             case MetaLetter.R: R = index
+            case MetaLetter.O: O = index
             default: break
             }
             index += 1
@@ -450,7 +499,7 @@ struct FlagOrder {
     /// The TTL `t` reports: `before` if no change to the TTL precedes it, `after` if every change
     /// does; if only the first of a `T` and an applied `N` does (`N30 t T60`), that one's TTL.
     /// `N` applies only to an item it created (`vivified`).
-    func ttlAtT(before: Int64, after: Int64, vivified: Bool, flags f: MetaFlags, now: Int64) -> Int64 {
+    func ttlAtT(before: Int64, after: Int64, vivified: Bool, flags f: MetaFlags, store: Store) -> Int64 {
         let touchBefore = T >= 0 && T < t
         let vivifyApplies = vivified && N >= 0
         let vivifyBefore = vivifyApplies && N < t
@@ -459,14 +508,6 @@ struct FlagOrder {
         if changesBefore == 0 { return before }
         if changesBefore == changes { return after }
         let exptime = touchBefore ? (f.ttl ?? 0) : (f.vivifyTTL ?? 0)
-        return FlagOrder.remainingTTL(exptime: exptime, now: now)
-    }
-
-    /// A client's exptime as seconds to live: 0 never (-1), up to 30 days relative, beyond that
-    /// an absolute unix time.
-    static func remainingTTL(exptime: Int64, now: Int64) -> Int64 {
-        if exptime <= 0 { return -1 }
-        if exptime > 60 * 60 * 24 * 30 { return exptime - now }
-        return exptime
+        return store.remainingTTL(forExptime: exptime)
     }
 }

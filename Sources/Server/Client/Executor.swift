@@ -300,6 +300,10 @@ public struct Executor {
             if !noreply { out.append("MEMLIMIT_TOO_SMALL cannot set maxbytes to less than 8m\r\n") }
             return
         }
+        guard megabytes <= 1_000_000_000 else {
+            if !noreply { out.append("MEMLIMIT_ADJUST_FAILED input value is megabytes not bytes\r\n") }
+            return
+        }
         let limit = megabytes >= Int64(Int.max >> 20) ? Int.max : Int(megabytes) << 20
         store.setMemoryLimit(limit)
         if !noreply { out.append("OK\r\n") }
@@ -336,7 +340,7 @@ public struct Executor {
             operations.trackSizes.store(false, ordering: .relaxed)
             out.append("STAT sizes_status disabled\r\n")
         } else if word.elementsEqual("conns".utf8) {
-            StatsReport.conns(context.connectionStats(), into: &out)
+            StatsReport.conns(context.connectionStats(askingFD: connectionFD), into: &out)
         } else if word.elementsEqual("detail".utf8) {
             detail(Words(buffer, args), &out)
         } else if word.elementsEqual("cachedump".utf8) {

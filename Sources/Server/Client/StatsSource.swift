@@ -11,7 +11,7 @@ public protocol StatsSource: AnyObject, Sendable {
     /// `stats settings`: the lines in order, with memcached's names where one applies.
     func settingsStats() -> [StatLine]
     /// `stats conns`: listeners and client connections of every worker.
-    func connectionStats() -> [ConnectionStats]
+    func connectionStats(askingFD: Int32) -> [ConnectionStats]
     /// `stats reset`: zero the server's own counters (`total_connections`, `rejected_connections`,
     /// `listen_disabled_num`, ...). Worker and store counters are reset by the executor.
     func resetServerStats()
