@@ -14,3 +14,5 @@ swift build -c release
 export RINGCACHED_BIN="$PWD/.build/release/ringcached"
 echo "== running tests"
 swift test "$@"
+echo "== differential fuzzing against memcached (scripts/difftest.py)"
+python3 scripts/difftest.py --cases 300 --seed 1 --ringcached "$RINGCACHED_BIN"

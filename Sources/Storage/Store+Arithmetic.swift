@@ -20,6 +20,11 @@ extension Store {
                 continue  // created by someone else meanwhile: apply the delta to theirs.
             }
             let item = found.item
+            // memcached refuses an empty value as non-numeric before it compares the CAS.
+            if item.valueLength == 0 {
+                unlock(s, releasing: garbage)
+                return .nonNumeric
+            }
             if compare != 0 && compare != visibleCas(item.cas) {
                 unlock(s, releasing: garbage)
                 return .exists

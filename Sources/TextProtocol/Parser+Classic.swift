@@ -33,6 +33,8 @@ extension Parser {
             // it still holds, and sends only the error.
             if key.count > Parser.maxKeyLength {
                 dropsStackedAnswers = true
+                retrievalBeforeBadKey = RetrievalCommand(
+                    kind: kind, exptime: exptime, keys: Span(start: first.start, count: lastEnd - first.start), keyCount: keyCount)
                 return reject(ErrorResponse.badCommandLineFormat, consumed)
             }
             keyCount += 1

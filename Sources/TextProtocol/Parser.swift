@@ -52,6 +52,11 @@ public struct Parser: Sendable {
     /// before it writes the error. false after every other result.
     public internal(set) var dropsStackedAnswers = false
 
+    /// With `dropsStackedAnswers`: the keys before the long one, which memcached has already
+    /// fetched (and, for `gat`/`gats`, touched) when it meets the long key. The connection runs
+    /// them for their effect and drops their answers. nil when the long key came first.
+    public internal(set) var retrievalBeforeBadKey: RetrievalCommand? = nil
+
     /// `-F`: memcached refuses every `flush_all` before it reads the delay, so a bad delay gets
     /// the refusal too; the parser then hands the command on whatever its delay says.
     public let flushAllDisabled: Bool
@@ -68,6 +73,7 @@ public struct Parser: Sendable {
         staleKey = nil
         rejectedTooLarge = false
         dropsStackedAnswers = false
+        retrievalBeforeBadKey = nil
     }
 
     /// How many bytes the front of the buffer must hold before the pending storage command is
@@ -80,6 +86,7 @@ public struct Parser: Sendable {
         staleKey = nil
         rejectedTooLarge = false
         dropsStackedAnswers = false
+        retrievalBeforeBadKey = nil
         let count = buffer.count
         guard count > 0, let base = buffer.baseAddress else { return .needMoreData }
 

@@ -48,8 +48,9 @@ final class Connection: EventHandler {
     /// `Command.flushesAnswers`): those after it are dropped if the connection closes on a
     /// protocol error and are held back while a data block is being swallowed.
     private var stackStart = 0
-    /// Commands served since the last read (see `process`).
+    /// Commands served since the last read or memcached-style yield (see `process`).
     private var commandsInBatch = 0
+    private var firstBatchOfRead = true
     private var parser: Parser
     private var readEvent: IOEvent?
     private var writeEvent: IOEvent?
@@ -117,6 +118,7 @@ final class Connection: EventHandler {
             case .bytes(let n):
                 input.end += n
                 commandsInBatch = 0
+                firstBatchOfRead = true
                 worker.stats.addBytesRead(n)
                 process()
                 if isClosed { return }
@@ -164,6 +166,14 @@ final class Connection: EventHandler {
                 info.phase = .reading
             }
             guard case .parsing = state, input.unreadCount > 0 else { return }
+            // memcached serves 21 commands of a read (then 20 after each yield) and, before it
+            // starts the next command line, writes out what it holds: another point where the
+            // stacked answers leave. Not while a data block is awaited (it reads, not parses).
+            if commandsInBatch == (firstBatchOfRead ? 21 : 20) && parser.bytesAwaited == 0 {
+                stackStart = output.count
+                commandsInBatch = 0
+                firstBatchOfRead = false
+            }
             let bytes = input.unread
             switch parser.parse(bytes) {
             case .needMoreData:
@@ -201,7 +211,14 @@ final class Connection: EventHandler {
                     return
                 }
             case .reject(let response, let consumed, let swallow):
-                if parser.dropsStackedAnswers { output.truncate(to: max(stackStart, written)) }
+                if parser.dropsStackedAnswers {
+                    // memcached fetched (and touched) the keys before the long one: same effect
+                    // here, and their answers go with everything else it held.
+                    if let earlier = parser.retrievalBeforeBadKey {
+                        _ = worker.executor.execute(.retrieve(earlier), in: bytes, into: &output)
+                    }
+                    output.truncate(to: max(stackStart, written))
+                }
                 if worker.logCommands {
                     worker.logCommand(fd: fd, bytes: bytes, consumed: consumed)
                     if response.utf8CodeUnitCount > 0 {
@@ -221,13 +238,7 @@ final class Connection: EventHandler {
                 if response.utf8CodeUnitCount > 0 { output.append(response) }
                 state = .closingAfterWrite
             }
-            // memcached serves 21 commands of a read (20 after a yield) before it writes out
-            // what it holds and yields: another point where the stacked answers leave.
             commandsInBatch += 1
-            if commandsInBatch == 21 {
-                stackStart = output.count
-                commandsInBatch = 1
-            }
             if output.count - written > worker.maxOutputBuffer {
                 worker.context.counters.outputOverflows.add(1, ordering: .relaxed)
                 worker.logger.info("closing connection \(fd) (\(info.peer)): unread answers exceed max_output_buffer")

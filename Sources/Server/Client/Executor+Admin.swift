@@ -133,9 +133,10 @@ extension Executor {
 
     private func lruCrawler(_ w: Words, _ out: inout OutputBuffer) -> ExecutionAction {
         if w.ntokens == 4 && w.isWord(0, "crawl") {
-            // memcached 1.6.18 finds no crawler thread to hand the crawl to.
+            // (Right after `disable`, while its crawler thread is still stopping, memcached
+            // answers `ERROR an unknown error happened` instead; this is its settled answer.)
             guard operations.crawlerEnabled.load(ordering: .relaxed) else {
-                answer("ERROR an unknown error happened", false, &out)
+                answer("CLIENT_ERROR lru crawler disabled", false, &out)
                 return .proceed
             }
             if w.isWord(1, "hash") {
@@ -147,8 +148,12 @@ extension Executor {
                 answer("BADCLASS invalid class id", false, &out)
                 return .proceed
             }
+            // The pass asked for before has not run yet: memcached's answer while a crawl runs.
+            guard !operations.crawlRequested.exchange(true, ordering: .relaxed) else {
+                answer("BUSY currently processing crawler request", false, &out)
+                return .proceed
+            }
             operations.crawlerStarts.add(1, ordering: .relaxed)
-            operations.crawlRequested.store(true, ordering: .relaxed)
             answer("OK", false, &out)
         } else if w.ntokens == 4 && w.isWord(0, "metadump") {
             guard operations.crawlerEnabled.load(ordering: .relaxed) else {
