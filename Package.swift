@@ -24,9 +24,10 @@ let package = Package(
         // Pure: no I/O.
         .target(name: "TextProtocol"),
         .target(name: "Storage"),
-        // Pure: ketama ring, replica sets, membership, peer message codecs (hand-written MD5:
-        // faster than swift-crypto's and allocation-free).
-        .target(name: "Cluster"),
+        // Pure: ketama ring, replica sets, membership, the peer protocol's frames, handshake and
+        // sealing (swift-crypto: HKDF, HMAC, ChaCha20-Poly1305). MD5 is hand-written: faster
+        // than swift-crypto's and allocation-free.
+        .target(name: "Cluster", dependencies: [.product(name: "Crypto", package: "swift-crypto")]),
         // Glue: workers, connections, the executor, stats, config.
         .target(
             name: "Server",

@@ -30,37 +30,45 @@ public struct Member: Sendable, Hashable {
     }
 }
 
-/// The cluster's members as this node sees them, and the rings that follow from them.
+/// The cluster's members as this node sees them, the membership epoch, and the rings that
+/// follow from them.
 ///
-/// For now it is static: built from the seed list, everyone alive at incarnation 0, so every node
-/// builds the same ring from its configuration alone. Gossip will drive it later through
-/// `apply(_:)`; after any change that returns true the caller builds a new ring (`makeRing`) and
-/// swaps it in. A value type owned by one thread (later: the gossip thread), which publishes
-/// rings, never the membership itself.
+/// Built from the seed list: every seed alive at incarnation 0, and this node, added if the
+/// seeds do not name it (a new node introduces itself in its hellos and the others add it).
+/// Changes arrive through `apply(_:)` (one member's news) and `merge(_:epoch:)` (a peer's list);
+/// after one that returns true the owner builds a new `ClusterView` and publishes it. A value
+/// type owned by one thread (the membership coordinator), which publishes views, never itself.
+///
+/// The epoch is a Lamport clock over membership changes: a node raises it to the highest it sees
+/// (`observe`) and adds one for each change it originates (`apply` of news it made, or learned
+/// first hand). Two nodes at the same epoch normally hold the same members; a frame from a higher
+/// epoch tells the receiver to catch up.
 public struct Membership: Sendable {
     /// This node.
     public let local: NodeAddress
     /// Every member, this node included, sorted by address (`NodeAddress` order).
     public private(set) var members: [Member]
+    /// The membership epoch (see the type's documentation).
+    public private(set) var epoch: UInt64 = 0
 
-    /// The members are exactly the seeds (in any order, no duplicates), all alive at incarnation
-    /// 0; this node must be one of them, matched by `advertise`, with the same peer port.
-    public init(local: NodeAddress, seeds: [NodeAddress]) throws(ClusterError) {
+    /// The members are the seeds (in any order, no duplicates), all alive at incarnation 0, plus
+    /// this node if no seed names it. A seed that names this node (`advertise`) must give the
+    /// same peer port.
+    public init(local: NodeAddress, seeds: [NodeAddress], localIncarnation: UInt64 = 0) throws(ClusterError) {
         try NodeAddress.checkDistinct(seeds)
-        guard let mine = seeds.first(where: { $0.advertise == local.advertise }) else {
-            let list = seeds.map(\.advertise).joined(separator: ",")
-            throw ClusterError(
-                .notInSeeds,
-                "this node's advertise address \(local.advertise) is not among the seeds (\(list)); "
-                    + "add it, or set --advertise to the address the seeds use for this node")
-        }
-        guard mine.peerPort == local.peerPort else {
-            throw ClusterError(
-                .peerPortMismatch,
-                "the seeds give \(local.advertise) peer port \(mine.peerPort) but this node's peer port is \(local.peerPort)")
+        var all = seeds
+        if let mine = seeds.first(where: { $0.advertise == local.advertise }) {
+            guard mine.peerPort == local.peerPort else {
+                throw ClusterError(
+                    .peerPortMismatch,
+                    "the seeds give \(local.advertise) peer port \(mine.peerPort) but this node's peer port is \(local.peerPort)")
+            }
+        } else {
+            all.append(local)
+            try NodeAddress.checkDistinct(all)
         }
         self.local = local
-        self.members = seeds.sorted().map { Member(address: $0) }
+        self.members = all.sorted().map { Member(address: $0, incarnation: $0.advertise == local.advertise ? localIncarnation : 0) }
     }
 
     /// The member with this identity.
@@ -88,12 +96,38 @@ public struct Membership: Sendable {
     /// The digest the ring of the current members has (`Ring.digest`), without building it.
     public var ringDigest: String { Ring<KetamaMD5>.digest(ringNames: ringNodes.map(\.ringName)) }
 
-    /// Takes news about a member (SWIM's precedence): news with a higher incarnation replaces
-    /// what we know; at the same incarnation only a "worse" state does (alive < suspect <
-    /// dead/left), and `joining` → `alive` is the join completing. An unknown member is added.
-    /// Returns whether anything changed, i.e. whether a new ring may be due.
+    /// Raises the epoch to a peer's, if it is higher (a Lamport clock receiving a message).
+    public mutating func observe(epoch theirs: UInt64) {
+        if theirs > epoch { epoch = theirs }
+    }
+
+    /// Takes a peer's member list and epoch: each member through `apply`'s precedence, the
+    /// epoch raised to theirs. The changes are theirs, so the epoch does not count them again.
+    /// Returns whether the members changed.
+    @discardableResult
+    public mutating func merge(_ theirs: [Member], epoch: UInt64) -> Bool {
+        var changed = false
+        // News about this node itself is this node's to make (the gossip issue refutes with it).
+        for m in theirs where m.address.advertise != local.advertise {
+            if applyNews(m) { changed = true }
+        }
+        observe(epoch: epoch)
+        return changed
+    }
+
+    /// Takes news about a member that this node originates or learned first hand (a node
+    /// introduced itself in a hello): on a change the epoch counts one more.
     @discardableResult
     public mutating func apply(_ news: Member) -> Bool {
+        guard applyNews(news) else { return false }
+        epoch += 1
+        return true
+    }
+
+    /// SWIM's precedence: news with a higher incarnation replaces what we know; at the same
+    /// incarnation only a "worse" state does (alive < suspect < dead/left), and `joining` →
+    /// `alive` is the join completing. An unknown member is added. Whether anything changed.
+    mutating func applyNews(_ news: Member) -> Bool {
         guard let i = members.firstIndex(where: { $0.address.advertise == news.address.advertise }) else {
             members.append(news)
             members.sort { $0.address < $1.address }
@@ -120,4 +154,24 @@ public struct Membership: Sendable {
         case .dead, .left: return 3
         }
     }
+}
+
+/// One published state of the cluster, as every worker routes by it: the epoch, the members
+/// and the ring of those that own keys. Immutable and replaced whole on every change (never
+/// edited in place); any thread may hold and read it.
+public final class ClusterView: Sendable {
+    public let epoch: UInt64
+    public let local: NodeAddress
+    public let members: [Member]
+    public let ring: KetamaRing
+
+    public init(_ membership: Membership) {
+        epoch = membership.epoch
+        local = membership.local
+        members = membership.members
+        ring = membership.makeRing()
+    }
+
+    /// The member with this identity (`advertise`).
+    public func member(_ advertise: String) -> Member? { members.first { $0.address.advertise == advertise } }
 }

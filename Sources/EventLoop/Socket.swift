@@ -66,10 +66,12 @@ public enum Socket {
         }
     }
 
-    /// Starts a non-blocking TCP connection to `host:port` (a numeric address or a name).
+    /// Starts a non-blocking TCP connection to `host:port` (a numeric address or a name), from
+    /// `bindHost` (any port) when one is given: a node talks to its peers from its own address,
+    /// so a firewall rule or a partition test that names that address sees its traffic.
     /// `.success((fd, inProgress))`: when `inProgress`, wait for the socket to be writable and
     /// check `connectResult`.
-    public static func connectTCP(host: String, port: Int) -> Result<(fd: Int32, inProgress: Bool), EventLoopError> {
+    public static func connectTCP(host: String, port: Int, bindHost: String? = nil) -> Result<(fd: Int32, inProgress: Bool), EventLoopError> {
         var hints = addrinfo()
         hints.ai_family = AF_UNSPEC
         hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
@@ -83,11 +85,50 @@ public enum Socket {
         let fd = socket(ai.pointee.ai_family, ai.pointee.ai_socktype | Int32(SOCK_NONBLOCK.rawValue | SOCK_CLOEXEC.rawValue), ai.pointee.ai_protocol)
         guard fd >= 0 else { return .failure(.fromErrno(.socket, "socket")) }
         setNoDelay(fd)
+        if let bindHost, !bindHost.isEmpty {
+            var bindHints = addrinfo()
+            bindHints.ai_family = ai.pointee.ai_family
+            bindHints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+            bindHints.ai_flags = AI_NUMERICSERV | AI_PASSIVE
+            var local: UnsafeMutablePointer<addrinfo>?
+            let brc = getaddrinfo(bindHost, "0", &bindHints, &local)
+            guard brc == 0, let la = local else {
+                Glibc.close(fd)
+                return .failure(EventLoopError(.resolve, "cannot resolve the bind address '\(bindHost)': \(String(cString: gai_strerror(brc)))"))
+            }
+            defer { freeaddrinfo(la) }
+            if bind(fd, la.pointee.ai_addr, la.pointee.ai_addrlen) != 0 {
+                let e = errno
+                Glibc.close(fd)
+                return .failure(EventLoopError(.socket, "bind to \(bindHost) before connecting", errno: e))
+            }
+        }
         if Glibc.connect(fd, ai.pointee.ai_addr, ai.pointee.ai_addrlen) == 0 { return .success((fd, false)) }
         let e = errno
         if e == EINPROGRESS { return .success((fd, true)) }
         Glibc.close(fd)
         return .failure(EventLoopError(.socket, "connect to \(host):\(port)", errno: e))
+    }
+
+    /// The numeric addresses `host` resolves to (`127.0.0.1`, `::1`); empty if it does not.
+    public static func resolveNumeric(_ host: String) -> [String] {
+        var hints = addrinfo()
+        hints.ai_family = AF_UNSPEC
+        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+        var result: UnsafeMutablePointer<addrinfo>?
+        guard getaddrinfo(host, nil, &hints, &result) == 0, let first = result else { return [] }
+        defer { freeaddrinfo(first) }
+        var names: [String] = []
+        var cursor: UnsafeMutablePointer<addrinfo>? = first
+        while let ai = cursor {
+            var buffer = [CChar](repeating: 0, count: Int(NI_MAXHOST))
+            if getnameinfo(ai.pointee.ai_addr, ai.pointee.ai_addrlen, &buffer, socklen_t(buffer.count), nil, 0, NI_NUMERICHOST) == 0 {
+                let name = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+                if !names.contains(name) { names.append(name) }
+            }
+            cursor = ai.pointee.ai_next
+        }
+        return names
     }
 
     /// After a non-blocking connect became writable: nil if it connected, else the error.

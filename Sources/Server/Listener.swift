@@ -56,7 +56,9 @@ final class Listener: EventHandler {
                     continue
                 }
                 Socket.setNoDelay(client)
-                let info = context.connectionOpened(fd: client, peer: Socket.peerName(client), listenAddress: name)
+                // Peer connections are not client connections: they count in `stats cluster`,
+                // not in curr_connections or against -c.
+                let info = role == .client ? context.connectionOpened(fd: client, peer: Socket.peerName(client), listenAddress: name) : nil
                 workers[next].post(.connection(fd: client, role: role, info: info))
                 next = (next + 1) % workers.count
             }

@@ -38,10 +38,13 @@ public final class Server {
         var cluster: ClusterState?
         if !configuration.seeds.isEmpty {
             do {
-                cluster = try ClusterState(configuration: configuration)
+                cluster = try ClusterState(configuration: configuration, environment: Server.environment())
             } catch {
                 logger.critical("\(error)")
                 return 64
+            }
+            if cluster?.keys == nil && configuration.insecurePeers {
+                logger.warning("--insecure-peers: peer traffic is neither authenticated nor encrypted")
             }
         }
 
@@ -99,6 +102,18 @@ public final class Server {
             logger.critical("cannot start event loops: \(error)")
             return 71
         }
+        let mailboxes = workers.map(\.mailbox)
+
+        var coordinator: MembershipCoordinator?
+        if let cluster {
+            do {
+                coordinator = try MembershipCoordinator(base: mainBase, cluster: cluster, logger: logger, clock: context.clock)
+            } catch {
+                logger.critical("cannot start the membership coordinator: \(error)")
+                return 71
+            }
+        }
+        for worker in workers { worker.coordinator = coordinator }
         var threads: [NativeThread] = []
         for worker in workers {
             let w = UncheckedBox(worker)
@@ -108,13 +123,14 @@ public final class Server {
             }
             threads.append(thread)
         }
-        let mailboxes = workers.map(\.mailbox)
         workers.removeAll()
+        coordinator?.start(workers: mailboxes)
 
         let listener = Listener(context: context, workers: mailboxes)
         let shutdown = ShutdownHandler(base: mainBase) { [logger] signal in
             logger.notice("received signal \(signal); stopping")
             listener.close()
+            coordinator?.stop()
             for mailbox in mailboxes { mailbox.post(.stop) }
         }
         let ticker = PeriodicHandler {
@@ -145,7 +161,8 @@ public final class Server {
 
         logger.notice("ringcached \(RingcacheVersion.semver) listening on \(names.joined(separator: ", ")) with \(configuration.threads) threads, \(configuration.memoryLimit) MB")
         if let cluster {
-            logger.notice("cluster member \(cluster.local.advertise), peers on \(peerSockets.map(\.1).joined(separator: ", ")), \(cluster.membership.members.count) members, ring digest \(cluster.ring.digest)")
+            let view = cluster.view
+            logger.notice("cluster member \(cluster.local.advertise), peers on \(peerSockets.map(\.1).joined(separator: ", ")), \(view.members.count) members, ring digest \(view.ring.digest), \(cluster.keys == nil ? "no cluster secret (loopback)" : "peers authenticated and sealed")")
         }
         mainBase.run()
         for thread in threads { thread.join() }
@@ -190,6 +207,20 @@ public final class Server {
             return "failed to assume identity of user \(configuration.user): \(String(cString: strerror(errno)))"
         }
         return nil
+    }
+}
+
+extension Server {
+    /// The process environment (for RINGCACHE_CLUSTER_SECRET).
+    static func environment() -> [String: String] {
+        var result: [String: String] = [:]
+        var pointer = environ
+        while let entry = pointer.pointee {
+            let text = String(cString: entry)
+            if let eq = text.firstIndex(of: "=") { result[String(text[..<eq])] = String(text[text.index(after: eq)...]) }
+            pointer += 1
+        }
+        return result
     }
 }
 

@@ -300,19 +300,28 @@ enum ConnectionPhase: UInt8 {
 
 /// The node's notion of now, read by workers per request without a system call and advanced by
 /// the listener thread's timer (every 10 ms), the way memcached keeps `current_time`.
+///
+/// Two clocks: the wall clock (`seconds`, `millis`) only for item expiry and versions, and a
+/// monotonic one (`monotonicMillis`) for every timeout and interval, so a step of the system
+/// clock never fires or stalls a timer.
 final class CoarseClock: Sendable {
     private let secondsValue = Atomic<Int64>(0)
     private let millisValue = Atomic<UInt64>(0)
+    private let monotonicValue = Atomic<UInt64>(0)
 
     init() { tick() }
 
     var seconds: Int64 { secondsValue.load(ordering: .relaxed) }
     var millis: UInt64 { millisValue.load(ordering: .relaxed) }
+    /// Milliseconds on CLOCK_MONOTONIC: for timeouts only.
+    var monotonicMillis: UInt64 { monotonicValue.load(ordering: .relaxed) }
 
     func tick() {
         var ts = timespec()
         clock_gettime(CLOCK_REALTIME, &ts)
         secondsValue.store(Int64(ts.tv_sec), ordering: .relaxed)
         millisValue.store(UInt64(ts.tv_sec) * 1000 + UInt64(ts.tv_nsec / 1_000_000), ordering: .relaxed)
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        monotonicValue.store(UInt64(ts.tv_sec) * 1000 + UInt64(ts.tv_nsec / 1_000_000), ordering: .relaxed)
     }
 }

@@ -242,9 +242,6 @@ public enum Command: Sendable, Equatable {
     /// memcached's operator commands that take words (`watch`, `lru_crawler`, `lru`, `slabs`):
     /// the arguments as `stats` has them; the executor reads them as memcached does.
     case admin(AdminCommand, args: Span)
-    /// `rc_hello …`: the first line of a peer link. The whole line, for the cluster's hello codec;
-    /// only the peer port accepts it.
-    case peerHello(line: Span)
 }
 
 extension Command {

@@ -100,6 +100,13 @@ public struct OutputBuffer: ~Copyable {
 
     public mutating func removeAll() { length = 0 }
 
+    /// Appends `count` bytes that `write` puts at the pointer it gets (a frame built in place).
+    @inlinable public mutating func appendUninitialized(_ count: Int, _ write: (UnsafeMutableRawPointer) -> Void) {
+        reserve(count)
+        write(base + length)
+        length += count
+    }
+
     /// Drops everything after the first `count` bytes (answers that are never to be sent).
     public mutating func truncate(to count: Int) {
         precondition(count >= 0 && count <= length)

@@ -188,9 +188,6 @@ public struct Parser: Sendable {
             }
         case 8:
             if base.matches(name, "shutdown") { return .command(.shutdown, consumed: consumed) }
-            if base.matches(name, "rc_hello") {
-                return .command(.peerHello(line: Span(start: name.start, count: end - name.start)), consumed: consumed)
-            }
         case 9:
             if base.matches(name, "flush_all") { return flushAll(base, &tokens, consumed) }
             if base.matches(name, "verbosity") { return verbosity(base, &tokens, consumed) }

@@ -254,7 +254,7 @@ public struct ResponseReader: Sendable {
             return noreply ? .zeroOrOne : .one
         case .version, .metaNoop, .metaDebug, .shutdown:
             return .one
-        case .quit, .cluster, .peerHello, .admin:
+        case .quit, .cluster, .admin:
             // Admin, operator and hello lines are answered by the node that receives them, never relayed.
             return .none
         case .stats(let args):

@@ -22,14 +22,13 @@ import Testing
         #expect(a.digest == b.digest)
     }
 
-    @Test func localMustBeASeedWithTheSamePeerPort() {
-        do {
-            _ = try Membership(local: address("127.0.0.1:11999"), seeds: Self.seeds)
-            Issue.record("accepted")
-        } catch {
-            #expect(error.code == .notInSeeds)
-            #expect(error.message.contains("127.0.0.1:11999"))
-        }
+    /// A node its seeds do not name adds itself (it introduces itself to them); one they name
+    /// must have the peer port they give.
+    @Test func localJoinsTheSeedsAndMustMatchItsOwnEntry() throws {
+        let joined = try Membership(local: address("127.0.0.1:11999"), seeds: Self.seeds, localIncarnation: 7)
+        #expect(joined.members.count == Self.seeds.count + 1)
+        #expect(joined.member(address("127.0.0.1:11999"))?.incarnation == 7)
+        #expect(joined.epoch == 0)
         do {
             _ = try Membership(local: address("127.0.0.1:11212"), seeds: Self.seeds)  // peer port 21212 ≠ 31212
             Issue.record("accepted")

@@ -83,7 +83,6 @@ let commandCases: [CommandCase] = [
     CommandCase("stats items\r\n") { r in .stats(args: r.span("items")) },
     CommandCase("cluster nodes\r\n") { r in .cluster(args: r.span("nodes")) },
     CommandCase("cluster route foo\r\n") { r in .cluster(args: r.span("route foo")) },
-    CommandCase("rc_hello 1.0 127.0.0.1:11211 abc\r\n") { r in .peerHello(line: r.span("rc_hello 1.0 127.0.0.1:11211 abc")) },
     CommandCase("stats detail  dump \r\n") { r in .stats(args: r.span("detail  dump")) },
     CommandCase("cache_memlimit 64\r\n") { _ in .cacheMemlimit(megabytes: 64, noreply: false) },
     CommandCase("cache_memlimit 64 noreply\r\n") { _ in .cacheMemlimit(megabytes: 64, noreply: true) },

@@ -138,8 +138,6 @@ struct SimulatedConnection {
             return "cluster [\(string(b, args))]"
         case .admin(let kind, let args):
             return "\(kind) [\(string(b, args))]"
-        case .peerHello(let line):
-            return "peer_hello [\(string(b, line))]"
         }
     }
 

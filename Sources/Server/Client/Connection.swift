@@ -9,20 +9,17 @@ import TextProtocol
 /// complete command in place, gather all answers in `output`, and write them with one send.
 /// `EV_WRITE` is armed only while the socket is full. Thread-confined to its worker.
 final class Connection: EventHandler {
-    /// Which port the connection came in on.
+    /// Which port a connection came in on.
     enum Role {
         /// The client port: commands for other nodes' keys are forwarded.
         case client
-        /// The peer port: every command is served here (never forwarded again), and the peer's
-        /// hello is answered.
+        /// The peer port: a `PeerSession` serves it, never a `Connection`.
         case peer
     }
 
     enum State {
-        /// Waiting for or parsing commands.
+        /// Waiting for or parsing commands (forwarded ones may be in flight meanwhile).
         case parsing
-        /// A forwarded command is in flight; nothing more is parsed until its answer is in.
-        case awaitingPeer(ForwardWork)
         /// Dropping the data block of a rejected storage command (memcached's `conn_swallow`).
         case swallowing(remaining: Int)
         /// `lru_crawler metadump`: more of the dump is written each time the output drains;
@@ -36,7 +33,6 @@ final class Connection: EventHandler {
     }
 
     let fd: Int32
-    let role: Role
     let info: ConnectionInfo
     unowned(unsafe) let worker: Worker
     private var state: State = .parsing
@@ -56,10 +52,15 @@ final class Connection: EventHandler {
     private var writeEvent: IOEvent?
     /// The client closed its sending side; close once everything it sent is answered.
     private var inputEnded = false
+    /// Forwarded commands in flight, in the client's order (see `AnswerSlot`). Local answers of
+    /// commands after the first of them wait in the last slot, so nothing overtakes it.
+    private var slots: [AnswerSlot] = []
+    private var slotsHead = 0
+    /// Reading stopped: `max_forwards` in flight, or a full peer link.
+    private var paused = false
 
-    init(fd: Int32, role: Role, info: ConnectionInfo, worker: Worker) throws(EventLoopError) {
+    init(fd: Int32, info: ConnectionInfo, worker: Worker) throws(EventLoopError) {
         self.fd = fd
-        self.role = role
         self.info = info
         self.worker = worker
         self.parser = Parser(maxItemSize: worker.context.configuration.maxItemSize,
@@ -77,7 +78,7 @@ final class Connection: EventHandler {
         if kind.contains(.write) { flush() }
         guard kind.contains(.read) else { return }
         switch state {
-        case .parsing, .swallowing, .awaitingPeer: readAndProcess()
+        case .parsing, .swallowing: readAndProcess()
         case .watching: discardInput()
         case .dumping, .closingAfterWrite, .closed: break
         }
@@ -103,11 +104,7 @@ final class Connection: EventHandler {
         var rounds = 0
         reading: while rounds < 4 {
             rounds += 1
-            if case .awaitingPeer = state, input.start == 0, input.freeCount == 0 {
-                // Input waits behind a forwarded command: leave the rest in the socket.
-                readEvent?.remove()
-                break reading
-            }
+            if paused { break reading }
             guard input.prepareForRead(limit: worker.inputLimit) else {
                 worker.logger.info("closing connection \(fd) (\(info.peer)): one command exceeds \(worker.inputLimit) bytes")
                 close()
@@ -126,9 +123,7 @@ final class Connection: EventHandler {
                 case .closingAfterWrite, .dumping, .watching: break reading
                 default: break
                 }
-                if n < room { break reading }
-                // While a forwarded answer is awaited, read no further than the buffer holds.
-                if case .awaitingPeer = state, input.freeCount == 0 { break reading }
+                if n < room || paused { break reading }
             case .wouldBlock:
                 break reading
             case .closed:
@@ -140,7 +135,7 @@ final class Connection: EventHandler {
                 // command's answer may still be on its way); then the connection closes.
                 inputEnded = true
                 readEvent?.remove()
-                if case .awaitingPeer = state { flush(); return }
+                if hasSlots { flush(); return }
                 state = .closingAfterWrite
                 break reading
             case .failed:
@@ -166,6 +161,10 @@ final class Connection: EventHandler {
                 info.phase = .reading
             }
             guard case .parsing = state, input.unreadCount > 0 else { return }
+            if hasSlots, slots.count - slotsHead >= worker.cluster.maxForwards {
+                pause()
+                return
+            }
             // memcached serves 21 commands of a read (then 20 after each yield) and, before it
             // starts the next command line, writes out what it holds: another point where the
             // stacked answers leave. Not while a data block is awaited (it reads, not parses).
@@ -179,7 +178,7 @@ final class Connection: EventHandler {
             case .needMoreData:
                 return
             case .command(let command, let consumed):
-                let tracing = worker.logCommands
+                let tracing = worker.logCommands && !hasSlots
                 let answerStart = output.count
                 if tracing { worker.logCommand(fd: fd, bytes: bytes, consumed: consumed) }
                 defer {
@@ -188,14 +187,22 @@ final class Connection: EventHandler {
                     }
                 }
                 if let router = worker.router {
-                    if route(command, bytes, consumed, router) {
+                    switch ClusterRouting.route(command, UnsafeRawBufferPointer(rebasing: bytes[0..<consumed]), bytes, router, self) {
+                    case .served:
                         input.start += consumed
                         continue
+                    case .local:
+                        break
+                    case .waitForLink(let link):
+                        // The owner's link is full: leave the command unparsed until it has room.
+                        link.waitForRoom(self)
+                        pause()
+                        return
                     }
                 }
                 worker.executor.connectionFD = fd
                 if case .admin = command { worker.executor.hasStackedAnswers = output.count > max(stackStart, written) }
-                let action = worker.executor.execute(command, in: bytes, into: &output)
+                let action = execute(command, bytes)
                 input.start += consumed
                 if command.flushesAnswers { stackStart = output.count }
                 switch action {
@@ -209,6 +216,15 @@ final class Connection: EventHandler {
                 case .watch(let events):
                     startWatching(events)
                     return
+                }
+            case .reject(let response, let consumed, let swallow) where hasSlots:
+                // Behind forwarded commands: the refusal keeps its place in the client's order.
+                slots[slots.count - 1].trailing.append(response)
+                worker.executor.afterReject(response, staleKey: parser.staleKey, in: bytes)
+                input.start += consumed
+                if swallow > 0 {
+                    state = .swallowing(remaining: swallow)
+                    info.phase = .swallowing
                 }
             case .reject(let response, let consumed, let swallow):
                 if parser.dropsStackedAnswers {
@@ -234,7 +250,7 @@ final class Connection: EventHandler {
                 }
             case .close(let response):
                 // memcached closes at once: the answers it still held are never sent.
-                output.truncate(to: max(stackStart, written))
+                if !hasSlots { output.truncate(to: max(stackStart, written)) }
                 if response.utf8CodeUnitCount > 0 { output.append(response) }
                 state = .closingAfterWrite
             }
@@ -373,23 +389,88 @@ final class Connection: EventHandler {
         }
     }
 
-    /// Answers written while a forwarded command was in flight go out now; parsing resumes.
-    func resumeAfterForward() {
-        state = .parsing
+    // MARK: - Forwarded commands in flight
+
+    private var hasSlots: Bool { slotsHead < slots.count }
+
+    /// Runs a command here, its answer going where it belongs in the client's order.
+    private func execute(_ command: Command, _ bytes: UnsafeRawBufferPointer) -> ExecutionAction {
+        guard hasSlots else { return worker.executor.execute(command, in: bytes, into: &output) }
+        let slot = slots[slots.count - 1]
+        return worker.executor.execute(command, in: bytes, into: &slot.trailing)
+    }
+
+    /// A place in this client's answers for work that other nodes will answer.
+    func openSlot() -> AnswerSlot {
+        let slot = AnswerSlot()
+        slots.append(slot)
+        return slot
+    }
+
+    /// An answer known now (a cluster command answered here): after everything before it.
+    func answerNow(_ body: (inout OutputBuffer) -> Void) {
+        if hasSlots { body(&slots[slots.count - 1].trailing) } else { body(&output) }
+    }
+
+    /// A slot finished: every slot done at the front leaves, in order; reading resumes if it
+    /// had stopped at the forward limit.
+    func slotDone() {
+        guard !isClosed else { return }
+        while slotsHead < slots.count && slots[slotsHead].done {
+            let slot = slots[slotsHead]
+            output.append(slot.answer.bytes)
+            output.append(slot.trailing.bytes)
+            slotsHead += 1
+        }
+        if slotsHead == slots.count {
+            slots.removeAll(keepingCapacity: true)
+            slotsHead = 0
+        } else if slotsHead >= 64 {
+            slots.removeFirst(slotsHead)
+            slotsHead = 0
+        }
+        if paused && slots.count - slotsHead < worker.cluster.maxForwards {
+            resumeAfterBackpressure()
+            return
+        }
+        if inputEnded && !hasSlots, case .parsing = state { state = .closingAfterWrite }
+        worker.scheduleFlush(self)
+    }
+
+    /// Reading stops until forwarded work drains or a full link has room.
+    private func pause() {
+        guard !paused else { return }
+        paused = true
+        readEvent?.remove()
+        worker.cluster.counters.forwardBackpressure.add(1, ordering: .relaxed)
+    }
+
+    /// Reading goes on: the forwards in flight dropped below the limit, or a full link drained.
+    func resumeAfterBackpressure() {
+        guard paused, !isClosed else { return }
+        paused = false
         if !inputEnded, let readEvent, !readEvent.isPending { readEvent.add() }
         process()
         if isClosed { return }
-        if inputEnded, case .parsing = state { state = .closingAfterWrite }
+        if inputEnded && !hasSlots, case .parsing = state { state = .closingAfterWrite }
         flush()
     }
 
-    /// For the router (Connection+Cluster.swift).
-    func appendOutput(_ bytes: UnsafeRawBufferPointer) { output.append(bytes) }
-    func appendOutput(_ text: StaticString) { output.append(text) }
-    func appendOutput(string: String) { output.append(string: string) }
-    func withOutput<R>(_ body: (inout OutputBuffer) -> R) -> R { body(&output) }
-    func setState(_ newState: State) { state = newState }
-    var currentState: State { state }
+    private var flushScheduled = false
+
+    /// For the worker: true if this connection was not already waiting for the end-of-pass write.
+    func markFlushScheduled() -> Bool {
+        if flushScheduled { return false }
+        flushScheduled = true
+        return true
+    }
+
+    /// The worker's end-of-pass write, after answers arrived from peers.
+    func scheduledFlush() {
+        flushScheduled = false
+        guard !isClosed else { return }
+        flush()
+    }
 
     /// What `watch connevents` reports when the connection closes.
     var closeReason = "error"

@@ -94,7 +94,7 @@ public struct Executor {
             return admin(kind, args, buffer, &out)
         case .cacheMemlimit(let megabytes, let noreply):
             cacheMemlimit(megabytes: megabytes, noreply: noreply, &out)
-        case .cluster, .peerHello:
+        case .cluster:
             // Answered by the connection's router when the node is in a cluster (and hello only on
             // the peer port); a standalone node does not know them, as memcached would not.
             out.append("ERROR\r\n")

@@ -7,10 +7,12 @@ import TextProtocol
 
 /// A message for a worker, sent from another thread through its `WorkerMailbox`.
 enum WorkerMessage: Sendable {
-    /// A new client connection accepted by the listener.
-    case connection(fd: Int32, role: Connection.Role, info: ConnectionInfo)
+    /// A new connection accepted by the listener: a client's, or a peer's on the peer port.
+    case connection(fd: Int32, role: Connection.Role, info: ConnectionInfo?)
     /// Log lines are waiting for a `watch` connection of this worker.
     case watchOutput(Watcher)
+    /// The membership changed: route by this view from now on.
+    case view(ClusterView)
     /// Finish what is in flight, close every connection and end the loop.
     case stop
 }
@@ -37,11 +39,13 @@ final class WorkerMailbox: Sendable {
     }
 }
 
-/// One worker thread: its own event base, its client connections, its executor and counters.
+/// One worker thread: its own event base, its client connections, its executor and counters,
+/// and — in a cluster — its peer table: a request link per peer, keyed by identity, and the
+/// peer connections other nodes opened to it.
 ///
 /// Thread-confined: after `start`, everything here is used only on the worker's own thread; the
-/// listener reaches it only through `mailbox`.
-final class Worker: EventHandler {
+/// listener and the coordinator reach it only through `mailbox`.
+final class Worker: EventHandler, PeerChannelHost {
     let index: Int
     let base: EventBase
     let mailbox = WorkerMailbox()
@@ -55,18 +59,28 @@ final class Worker: EventHandler {
     /// Settings read per request, kept here so the hot path does not copy the configuration.
     let maxOutputBuffer: Int
     let clock: CoarseClock
-    /// The cluster this node belongs to, and the ring snapshot this worker routes by; nil standalone.
-    let cluster: ClusterState?
-    let router: Router?
-    /// One link per ring node, opened on first use (nil for this node).
-    private var links: [PeerLink?] = []
-    private var timeoutTimer: IOEvent?
+    /// The cluster this node belongs to; nil standalone.
+    let clusterState: ClusterState?
+    /// Set before the thread starts: where membership news goes.
+    var coordinator: MembershipCoordinator?
+    /// The view this worker routes by, and its router; nil standalone.
+    private(set) var currentView: ClusterView?
+    private(set) var router: Router?
+    /// Request links by peer identity, and the same by the current ring's node index.
+    private var links: [String: PeerLink] = [:]
+    private var linksByIndex: [PeerLink?] = []
+    /// Peer connections other nodes opened to this worker.
+    private var sessions: [ObjectIdentifier: PeerSession] = [:]
+    private var tickTimer: IOEvent?
+    private var ticker: LinkTimeoutChecker?
     private var scratch = OutputBuffer(capacity: 4 * 1024)
     private var wakeup: Wakeup?
     private var connections: [Int32: Connection] = [:]
     /// Connections closed during a callback: released at the next callback, never inside their own.
     private var closedConnections: [Connection] = []
-    private var stopping = false
+    private(set) var isStopping = false
+    /// The highest epoch this worker already asked the coordinator to catch up to.
+    private var catchUpAsked: UInt64 = 0
 
     init(index: Int, context: ServerContext, stats: WorkerStats) throws(EventLoopError) {
         self.index = index
@@ -77,8 +91,7 @@ final class Worker: EventHandler {
         self.inputLimit = max(2 * context.configuration.maxItemSize, 4 << 20)
         self.maxOutputBuffer = context.configuration.maxOutputBuffer
         self.clock = context.clock
-        self.cluster = context.cluster
-        self.router = context.cluster.map { Router(ring: $0.ring) }
+        self.clusterState = context.cluster
         var logger = context.logger
         logger[metadataKey: "worker"] = "\(index)"
         self.logger = logger
@@ -86,52 +99,115 @@ final class Worker: EventHandler {
         let wakeup = try Wakeup(base: base, handler: self)
         self.wakeup = wakeup
         mailbox.attach(wakeup)
-        if let cluster {
-            links = cluster.ring.nodes.enumerated().map { i, node in
-                cluster.ring.isLocal(NodeIndex(i)) ? nil : PeerLink(peer: node, worker: self, cluster: cluster)
-            }
+        if let cluster = context.cluster {
+            adopt(cluster.view)
             let checker = LinkTimeoutChecker(worker: self)
             let timer = try IOEvent(base: base, fd: -1, kind: [], persist: true, handler: checker)
             timer.add(timeoutMicros: Int(min(cluster.peerTimeoutMillis / 4, 100)) * 1000)
-            timeoutTimer = timer
-            timeoutChecker = checker
+            tickTimer = timer
+            ticker = checker
             let flushHandler = LinkFlushHandler(worker: self)
             linkFlusher = try IOEvent(base: base, fd: -1, kind: [], persist: false, handler: flushHandler)
             linkFlushHandler = flushHandler
         }
     }
 
-    private var timeoutChecker: LinkTimeoutChecker?
-    /// Links with requests to write at the end of this loop pass.
-    private var dirtyLinks: [PeerLink] = []
+    /// Channels with frames to write, and client connections with answers from peers, at the
+    /// end of this loop pass.
+    private var dirtyChannels: [PeerChannel] = []
+    private var dirtyConnections: [Connection] = []
     private var linkFlusher: IOEvent?
     private var linkFlushHandler: LinkFlushHandler?
     private var linkFlushPending = false
 
-    /// Queues `link` to be written once the callbacks already due in this pass have run: an
+    // MARK: - PeerChannelHost
+
+    var cluster: ClusterState { clusterState! }
+    var nowMillis: UInt64 { clock.monotonicMillis }
+
+    /// Queues `channel` to be written once the callbacks already due in this pass have run: an
     /// activated event goes to the end of libevent's active queue.
-    func scheduleLinkFlush(_ link: PeerLink) {
-        dirtyLinks.append(link)
+    func scheduleFlush(_ channel: PeerChannel) {
+        dirtyChannels.append(channel)
         if !linkFlushPending, let linkFlusher {
             linkFlushPending = true
             linkFlusher.activate(.timeout)
         }
     }
 
-    func flushDirtyLinks() {
+    func flushDirtyChannels() {
         linkFlushPending = false
-        let links = dirtyLinks
-        dirtyLinks.removeAll(keepingCapacity: true)
-        for link in links { link.scheduledFlush() }
+        let channels = dirtyChannels
+        dirtyChannels.removeAll(keepingCapacity: true)
+        for channel in channels { channel.scheduledFlush() }
+        let ready = dirtyConnections
+        dirtyConnections.removeAll(keepingCapacity: true)
+        for connection in ready { connection.scheduledFlush() }
     }
 
-    /// The link to a ring node (never this node).
-    func link(to node: NodeIndex) -> PeerLink { links[node.rawValue]! }
+    /// Writes `connection` at the end of this pass (answers from peers arrived for it).
+    func scheduleFlush(_ connection: Connection) {
+        guard connection.markFlushScheduled() else { return }
+        dirtyConnections.append(connection)
+        if !linkFlushPending, let linkFlusher {
+            linkFlushPending = true
+            linkFlusher.activate(.timeout)
+        }
+    }
 
-    /// Fails links whose oldest request is older than peer_timeout.
+    func localHello(lane: PeerLane, challenge: [UInt8]) -> PeerHelloInfo {
+        let view = currentView ?? cluster.view
+        return PeerHelloInfo(
+            lane: lane, secured: cluster.keys != nil, node: cluster.local, bootID: cluster.bootID,
+            incarnation: cluster.incarnation, epoch: view.epoch, ringDigest: view.ring.digest,
+            challenge: challenge, members: view.members)
+    }
+
+    // MARK: - Views and links
+
+    var viewEpoch: UInt64 { currentView?.epoch ?? 0 }
+    var ringDigest: String { currentView?.ring.digest ?? "" }
+
+    /// Routes by `view` from now on: links are kept for members that stay, opened on first use
+    /// for new ones, and retired (failing what is in flight) for members that left.
+    private func adopt(_ view: ClusterView) {
+        currentView = view
+        router = Router(ring: view.ring)
+        let identities = Set(view.members.map(\.address.advertise))
+        for (identity, link) in links where !identities.contains(identity) {
+            link.retire()
+            links[identity] = nil
+        }
+        linksByIndex = view.ring.nodes.enumerated().map { i, node in
+            if view.ring.isLocal(NodeIndex(i)) { return nil }
+            if let link = links[node.advertise] { return link }
+            let link = PeerLink(peer: node, worker: self)
+            links[node.advertise] = link
+            return link
+        }
+    }
+
+    /// The request link to a ring node of the current view (never this node).
+    func link(to node: NodeIndex) -> PeerLink { linksByIndex[node.rawValue]! }
+
+    /// Every other member's request link (for `flush_all`), in ring order.
+    var peerLinks: [PeerLink] { linksByIndex.compactMap { $0 } }
+
+    /// A frame from `peer` carried `epoch`: if it is above ours, ask the coordinator to catch up.
+    func noteEpoch(_ epoch: UInt64, from peer: NodeAddress) {
+        guard epoch > viewEpoch, epoch > catchUpAsked else { return }
+        catchUpAsked = epoch
+        coordinator?.post(.catchUp(peer: peer, epoch: epoch))
+    }
+
+    /// Fails links whose oldest request is older than peer_timeout; pings idle links.
     func checkLinkTimeouts() {
-        let now = context.clock.millis
-        for link in links { link?.checkTimeout(now: now) }
+        let now = nowMillis
+        for link in links.values { link.tick(now: now) }
+    }
+
+    func sessionClosed(_ session: PeerSession) {
+        sessions[ObjectIdentifier(session)] = nil
     }
 
     /// A buffer for answers that are assembled before they reach a connection's output.
@@ -153,10 +229,19 @@ final class Worker: EventHandler {
         wakeup?.drain()
         for message in mailbox.takeAll() {
             switch message {
-            case .connection(let fd, let role, let info):
-                if stopping { Socket.close(fd); context.connectionEnded(info); continue }
+            case .connection(let fd, .peer, _):
+                if isStopping || clusterState == nil { Socket.close(fd); continue }
                 do {
-                    let connection = try Connection(fd: fd, role: role, info: info, worker: self)
+                    let session = try PeerSession(fd: fd, worker: self)
+                    sessions[ObjectIdentifier(session)] = session
+                } catch {
+                    logger.warning("cannot watch peer connection \(fd): \(error)")
+                }
+            case .connection(let fd, .client, let info):
+                guard let info else { Socket.close(fd); continue }
+                if isStopping { Socket.close(fd); context.connectionEnded(info); continue }
+                do {
+                    let connection = try Connection(fd: fd, info: info, worker: self)
                     connections[fd] = connection
                     logger.debug("<\(fd) new ascii client connection.", metadata: NodeLogHandler.verbatim)
                     if context.operations.tracing.load(ordering: .relaxed) & WatchEvents.connevents != 0 {
@@ -169,11 +254,16 @@ final class Worker: EventHandler {
                 }
             case .watchOutput(let watcher):
                 connections[watcher.fd]?.pullWatchOutput(watcher)
+            case .view(let view):
+                if !isStopping { adopt(view) }
             case .stop:
-                stopping = true
-                timeoutTimer?.free()
+                isStopping = true
+                tickTimer?.free()
                 linkFlusher?.free()
-                for link in links { link?.shutdown() }
+                for link in links.values { link.retire() }
+                links.removeAll()
+                linksByIndex.removeAll()
+                for session in Array(sessions.values) { session.channel.close(reason: "the node is stopping") }
                 for connection in Array(connections.values) { connection.finishAndClose() }
                 base.stop()
             }
@@ -189,7 +279,7 @@ final class Worker: EventHandler {
         logger.debug("<\(connection.fd) connection closed.", metadata: NodeLogHandler.verbatim)
         if context.operations.tracing.load(ordering: .relaxed) & WatchEvents.connevents != 0 {
             context.operations.watch.connectionClosed(
-                peer: connection.info.peer, fd: connection.fd, reason: stopping ? "shutdown" : connection.closeReason)
+                peer: connection.info.peer, fd: connection.fd, reason: isStopping ? "shutdown" : connection.closeReason)
         }
     }
 
@@ -235,7 +325,7 @@ final class Worker: EventHandler {
     }
 }
 
-/// The worker's periodic check of its peer links.
+/// The worker's periodic check of its peer links (timeouts, pings).
 final class LinkTimeoutChecker: EventHandler {
     unowned(unsafe) let worker: Worker
     init(worker: Worker) {
@@ -252,5 +342,5 @@ final class LinkFlushHandler: EventHandler {
         self.worker = worker
         super.init()
     }
-    override func handleEvent(_ fd: Int32, _ kind: EventKind) { worker.flushDirtyLinks() }
+    override func handleEvent(_ fd: Int32, _ kind: EventKind) { worker.flushDirtyChannels() }
 }

@@ -64,6 +64,15 @@ public struct Configuration: Sendable, Equatable {
     public var replicas: Int = 2
     /// A forwarded request not answered within this many milliseconds fails.
     public var peerTimeout: Int = 1000
+    /// A file of cluster secrets, one per line (the first proves, all are tried); empty: none
+    /// (or the environment's RINGCACHE_CLUSTER_SECRET).
+    public var clusterSecretFile: String = ""
+    /// Start without a secret although the peer port listens beyond loopback.
+    public var insecurePeers: Bool = false
+    /// Largest peer frame payload accepted, in bytes; 0: the item size limit + 64 KiB.
+    public var maxFrame: Int = 0
+    /// Forwarded requests one client connection may have in flight.
+    public var maxForwards: Int = 64
 
     public init() {}
 

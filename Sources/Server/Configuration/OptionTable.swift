@@ -188,8 +188,11 @@ enum OptionTable {
                    render: { String($0.storageStripes) }),
         OptionSpec(long: "seeds", short: nil, arity: .value, shape: .stringArray,
                    help: "cluster members as host:port[@peerport] (commas or repeats); none: a standalone node",
-                   apply: { c, v in
-                       c.seeds = v.split(separator: ",").map { String($0).trimmingSpaces() }.filter { !$0.isEmpty }
+                   apply: { c, v throws(ConfigurationError) in
+                       let seeds = v.split(separator: ",").map { String($0).trimmingSpaces() }.filter { !$0.isEmpty }
+                       // Checked here, so --print-config refuses what the node would refuse.
+                       try ClusterAddresses.checkSeeds(seeds)
+                       c.seeds = seeds
                    },
                    render: { "[" + $0.seeds.map(\.tomlQuoted).joined(separator: ", ") + "]" }),
         OptionSpec(long: "advertise", short: nil, arity: .value, shape: .string,
@@ -212,6 +215,28 @@ enum OptionTable {
                        c.peerTimeout = ms
                    },
                    render: { ValueParsing.formatDuration($0.peerTimeout) }),
+        OptionSpec(long: "cluster-secret-file", short: nil, arity: .value, shape: .string,
+                   help: "file of cluster secrets, one per line, the first one used to prove, all tried (or RINGCACHE_CLUSTER_SECRET, comma-separated; not both)",
+                   apply: { c, v in c.clusterSecretFile = v.trimmingSpaces() },
+                   render: { $0.clusterSecretFile.tomlQuoted }),
+        OptionSpec(long: "insecure-peers", short: nil, arity: .flag, shape: .boolean,
+                   help: "start without a cluster secret although peers listen beyond loopback (peer traffic unauthenticated, in the clear)",
+                   apply: { c, v throws(ConfigurationError) in c.insecurePeers = try ValueParsing.boolean(v, name: "insecure-peers") },
+                   render: { String($0.insecurePeers) }),
+        OptionSpec(long: "max-frame", short: nil, arity: .value, shape: .sizeOrInteger,
+                   help: "largest peer frame payload accepted (0: the item size limit + 64k)",
+                   apply: { c, v throws(ConfigurationError) in
+                       let n = try ValueParsing.size(v, name: "max-frame")
+                       guard n == 0 || (n >= 64 * 1024 && n <= 1 << 30) else {
+                           throw ConfigurationError("max-frame: must be 0 or between 64k and 1g")
+                       }
+                       c.maxFrame = n
+                   },
+                   render: { ValueParsing.formatSize($0.maxFrame) }),
+        OptionSpec(long: "max-forwards", short: nil, arity: .value, shape: .integer,
+                   help: "forwarded requests one client connection may have in flight; past it the node reads no more of it",
+                   apply: { c, v throws(ConfigurationError) in c.maxForwards = try ValueParsing.integer(v, name: "max-forwards", range: 1...65536) },
+                   render: { String($0.maxForwards) }),
     ]
 
     static func spec(long: String) -> OptionSpec? { all.first { $0.long == long } }

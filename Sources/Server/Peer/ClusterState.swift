@@ -1,27 +1,37 @@
 import Cluster
+import EventLoop
+import Glibc
 import Synchronization
 
-/// The node's place in a cluster: who it is, the members, the ring every worker routes by, and
-/// the counters of `stats cluster`.
+/// The node's place in a cluster: who it is in this life, its secret, its limits, the counters
+/// of `stats cluster`, and the current `ClusterView`.
 ///
-/// Membership comes from the configuration (`--seeds`) for now; gossip will later drive
-/// `Membership` and hand workers each new ring. Immutable apart from the atomic counters, so
-/// any thread may read it.
+/// The membership itself belongs to the `MembershipCoordinator` (listener thread), which
+/// publishes each new view here and to every worker's mailbox; workers route by the copy they
+/// got, never taking a lock per request. Thread-safe: immutable fields, atomics, and a mutex
+/// around the current view (read by admin commands and new links, not per request).
 final class ClusterState: Sendable {
     let local: NodeAddress
-    let membership: Membership
-    let ring: KetamaRing
+    /// Random per process start: nonces of this life never meet those of another.
+    let bootID: UInt64
+    /// This life's incarnation: above any of an earlier life (wall-clock milliseconds at start).
+    let incarnation: UInt64
     let replicas: Int
     let peerTimeoutMillis: UInt64
+    /// Largest peer frame payload accepted.
+    let maxFrame: Int
+    /// Forwarded requests one client connection may have in flight.
+    let maxForwards: Int
+    /// Forwarded requests one peer link may have in flight.
+    let maxLinkInFlight = 4096
+    /// The cluster secret's keys; nil without a secret (loopback peers only).
+    let keys: PeerKeys?
+    /// The membership the node starts from (seeds and itself); the coordinator takes it over.
+    let initialMembership: Membership
     let counters = ClusterCounters()
+    private let current: Mutex<ClusterView>
 
-    init(configuration c: Configuration) throws(ConfigurationError) {
-        let seeds: [NodeAddress]
-        do throws(ClusterError) {
-            seeds = try c.seeds.map { (s: String) throws(ClusterError) -> NodeAddress in try NodeAddress(parsing: s) }
-        } catch {
-            throw ConfigurationError("seeds: \(error.message)")
-        }
+    init(configuration c: Configuration, environment: [String: String]) throws(ConfigurationError) {
         let advertiseText: String
         if !c.advertise.isEmpty {
             advertiseText = c.advertise
@@ -38,20 +48,119 @@ final class ClusterState: Sendable {
             // exist for a client port above 55535.
             let withPeer = c.peerPort != 0 && !advertiseText.contains("@") ? "\(advertiseText)@\(c.peerPort)" : advertiseText
             local = try NodeAddress(parsing: withPeer)
-            membership = try Membership(local: local, seeds: seeds)
         } catch {
             throw ConfigurationError("advertise \(advertiseText): \(error.message)")
         }
-        ring = membership.makeRing()
+
+        var seeds: [NodeAddress] = []
+        do throws(ClusterError) {
+            for s in c.seeds { seeds.append(try NodeAddress(parsing: s)) }
+            try NodeAddress.checkDistinct(seeds)
+        } catch {
+            throw ConfigurationError("seeds: \(error.message)")
+        }
+        // A seed written with another name for this node (`localhost:11311` for 127.0.0.1:11311)
+        // is this node.
+        let me = local
+        let ownAddresses = Set(([me.host] + c.listen).flatMap { Socket.resolveNumeric($0) + [$0] })
+        seeds = seeds.map { seed in
+            guard seed.port == me.port, seed.advertise != me.advertise else { return seed }
+            let names = Socket.resolveNumeric(seed.host)
+            return names.contains(where: ownAddresses.contains) && seed.peerPort == me.peerPort ? me : seed
+        }
+        do throws(ClusterError) {
+            try NodeAddress.checkDistinct(seeds)
+        } catch {
+            throw ConfigurationError("seeds: \(error.message) (after recognising this node under another name)")
+        }
+
+        var random = SystemRandomNumberGenerator()
+        bootID = random.next()
+        var ts = timespec()
+        clock_gettime(CLOCK_REALTIME, &ts)
+        incarnation = UInt64(ts.tv_sec) * 1000 + UInt64(ts.tv_nsec / 1_000_000)
+        do throws(ClusterError) {
+            initialMembership = try Membership(local: local, seeds: seeds, localIncarnation: incarnation)
+        } catch {
+            throw ConfigurationError("seeds: \(error.message)")
+        }
         replicas = c.replicas
         peerTimeoutMillis = UInt64(c.peerTimeout)
+        maxFrame = c.maxFrame > 0 ? c.maxFrame : c.maxItemSize + 64 * 1024
+        maxForwards = c.maxForwards
+        keys = try ClusterState.loadSecrets(c, environment: environment)
+        if keys == nil && !c.insecurePeers {
+            let exposed = c.listen.filter { !ClusterAddresses.isLoopback($0) }
+            if !exposed.isEmpty {
+                throw ConfigurationError(
+                    "the peer port would listen on \(exposed.joined(separator: ", ")), beyond loopback, without a cluster secret: "
+                        + "set --cluster-secret-file (or RINGCACHE_CLUSTER_SECRET), or --insecure-peers to run unauthenticated anyway")
+            }
+        }
+        current = Mutex(ClusterView(initialMembership))
+    }
+
+    /// The secrets from `cluster_secret_file` (one per line; blank lines and `#` comments
+    /// skipped) or `RINGCACHE_CLUSTER_SECRET` (comma-separated), not both. Never logged.
+    static func loadSecrets(_ c: Configuration, environment: [String: String]) throws(ConfigurationError) -> PeerKeys? {
+        let fromEnvironment = environment["RINGCACHE_CLUSTER_SECRET"]
+        var secrets: [String]
+        if !c.clusterSecretFile.isEmpty {
+            guard fromEnvironment == nil else {
+                throw ConfigurationError("both --cluster-secret-file and RINGCACHE_CLUSTER_SECRET are set: use one")
+            }
+            guard let text = readWholeFile(c.clusterSecretFile) else {
+                throw ConfigurationError("cluster-secret-file \(c.clusterSecretFile): cannot read it (\(String(cString: strerror(errno))))")
+            }
+            secrets = text.split(whereSeparator: { $0 == "\n" || $0 == "\r" }).map { $0.trimmingCharacters() }
+                .filter { !$0.isEmpty && !$0.hasPrefix("#") }
+            guard !secrets.isEmpty else { throw ConfigurationError("cluster-secret-file \(c.clusterSecretFile) holds no secret") }
+        } else if let fromEnvironment {
+            secrets = fromEnvironment.split(separator: ",").map { Substring($0).trimmingCharacters() }.filter { !$0.isEmpty }
+            guard !secrets.isEmpty else { throw ConfigurationError("RINGCACHE_CLUSTER_SECRET is set but empty") }
+        } else {
+            return nil
+        }
+        for (i, s) in secrets.enumerated() where s.utf8.count < 16 {
+            throw ConfigurationError("cluster secret \(i + 1) is \(s.utf8.count) bytes; use at least 16 (e.g. `openssl rand -hex 32`)")
+        }
+        return PeerKeys(secrets: secrets.map { Array($0.utf8) })
+    }
+
+    static func readWholeFile(_ path: String) -> String? {
+        guard let file = fopen(path, "r") else { return nil }
+        defer { fclose(file) }
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let n = fread(&chunk, 1, chunk.count, file)
+            if n <= 0 { break }
+            bytes.append(contentsOf: chunk[0..<n])
+            if bytes.count > 1 << 20 { return nil }
+        }
+        return String(decoding: bytes, as: UTF8.self)
     }
 
     /// The port peers connect to.
     var peerPort: Int { Int(local.peerPort) }
+
+    /// The current view (any thread).
+    var view: ClusterView { current.withLock { $0 } }
+
+    /// The coordinator publishes a new view.
+    func publish(_ view: ClusterView) { current.withLock { $0 = view } }
 }
 
-/// What `stats cluster` reports; updated by workers with relaxed atomics.
+extension Substring {
+    func trimmingCharacters() -> String {
+        var s = self
+        while let f = s.first, f == " " || f == "\t" { s = s.dropFirst() }
+        while let l = s.last, l == " " || l == "\t" { s = s.dropLast() }
+        return String(s)
+    }
+}
+
+/// What `stats cluster` reports; updated with relaxed atomics from any thread.
 final class ClusterCounters: Sendable {
     /// Retrieval commands (or parts of a split multi-get) sent to their owner.
     let forwardedGets = Atomic<UInt64>(0)
@@ -61,10 +170,22 @@ final class ClusterCounters: Sendable {
     let forwardErrors = Atomic<UInt64>(0)
     /// Keys of split multi-gets answered as misses because their owner was unavailable.
     let unavailableKeyMisses = Atomic<UInt64>(0)
-    /// Peer links open now (every worker has one per peer).
+    /// Request links to peers open now (every worker has one per peer).
     let peerLinksOpen = Atomic<Int>(0)
+    /// Peer connections other nodes opened to this one, open now (not client connections).
+    let peerConnections = Atomic<Int>(0)
     /// Forwarded requests this node served although its own ring names another owner.
     let ringMismatch = Atomic<UInt64>(0)
     /// Peer hellos whose ring digest differed from ours.
     let helloRingMismatch = Atomic<UInt64>(0)
+    /// Links closed because a peer could not prove the cluster secret, or sent a record that did
+    /// not authenticate (forged, replayed, reordered, altered, truncated).
+    let peerAuthFailures = Atomic<UInt64>(0)
+    /// Links closed because what came was not the peer protocol (client text on the peer port,
+    /// a bad length, an unknown frame).
+    let peerProtocolErrors = Atomic<UInt64>(0)
+    /// Times a client connection stopped reading because its forwards (or a link's) were at the limit.
+    let forwardBackpressure = Atomic<UInt64>(0)
+    /// Member-list changes this node applied (joins learned, lists merged).
+    let membershipChanges = Atomic<UInt64>(0)
 }

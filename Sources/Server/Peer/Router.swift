@@ -7,7 +7,7 @@ enum RouteDecision {
     /// Serve it here.
     case local
     /// Send the command's bytes as they are to the owner.
-    case forward(NodeIndex, ResponseReader.AnswerShape)
+    case forward(NodeIndex)
     /// A multi-key retrieval whose keys have several owners.
     case split
     /// `flush_all`: here and on every other node.
@@ -19,7 +19,7 @@ enum RouteDecision {
 /// Decides, per command, who serves it: pure routing over the worker's ring snapshot.
 ///
 /// A key is hashed as the store sees it: the bytes of a base64 (`b`) meta key are decoded first.
-/// Only on the client port; the peer port never forwards.
+/// Only for client connections; a peer session never forwards.
 struct Router {
     let ring: KetamaRing
 
@@ -51,7 +51,7 @@ struct Router {
             var tokens = KeyIterator(bytes, args)
             if let first = tokens.next(), equals(bytes, first, "cluster") { return .admin }
             return .local
-        case .version, .verbosity, .quit, .metaNoop, .cacheMemlimit, .shutdown, .peerHello, .admin:
+        case .version, .verbosity, .quit, .metaNoop, .cacheMemlimit, .shutdown, .admin:
             return .local
         }
     }
@@ -65,15 +65,15 @@ struct Router {
     }
 
     @inline(__always)
-    private func decision(_ owner: Owner, _ command: Command, _ bytes: UnsafeRawBufferPointer) -> RouteDecision {
+    func decision(_ owner: Owner, _ command: Command, _ bytes: UnsafeRawBufferPointer) -> RouteDecision {
         switch owner {
         case .local: return .local
-        case .remote(let index): return .forward(index, ResponseReader.answerShape(of: command, in: bytes))
+        case .remote(let index): return .forward(index)
         }
     }
 
     /// The owner of a meta key; nil when a base64 key does not decode (the executor answers the error).
-    private func owner(ofKey key: Span, base64: Bool, _ bytes: UnsafeRawBufferPointer) -> Owner? {
+    func owner(ofKey key: Span, base64: Bool, _ bytes: UnsafeRawBufferPointer) -> Owner? {
         let raw = slice(bytes, key)
         guard base64 else { return ring.owner(of: raw) }
         return withUnsafeTemporaryAllocation(byteCount: Base64.decodedCapacity(raw.count) + 3, alignment: 1) { out in

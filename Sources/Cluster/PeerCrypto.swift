@@ -1,0 +1,172 @@
+@preconcurrency import Crypto
+import Foundation
+
+/// The cluster secret's keys: the handshake proofs and the per-link sealing keys, from
+/// swift-crypto (HKDF-SHA256, HMAC-SHA256, ChaCha20-Poly1305).
+///
+/// - A node may hold several secrets: the first is the one it proves with; every one is tried
+///   on a proof it receives, so an operator rotates by adding the new secret second everywhere,
+///   then first, then removing the old one (memberlist's keyring).
+/// - Proofs: HMAC-SHA256 under `HKDF(secret, "ringcache peer auth")` over the role, both
+///   challenges and both identities, so a proof answers exactly this handshake.
+/// - Sealing keys: `HKDF(secret, salt: both challenges, info: direction)`, fresh for every link
+///   and each direction, so a record captured from one link means nothing on another.
+///
+/// Pure computation; any thread.
+public struct PeerKeys: @unchecked Sendable {
+    public static let proofSize = 32
+
+    /// The secrets, the sending one first. Never logged or printed. (`@unchecked Sendable`:
+    /// swift-crypto's keys are immutable values it has not marked Sendable.)
+    let secrets: [SymmetricKey]
+
+    /// `secrets`: the raw secret bytes, in order; at least one.
+    public init(secrets: [[UInt8]]) {
+        precondition(!secrets.isEmpty, "PeerKeys needs a secret")
+        self.secrets = secrets.map { SymmetricKey(data: $0) }
+    }
+
+    public var count: Int { secrets.count }
+
+    public enum Role: UInt8, Sendable {
+        case opener = 1
+        case acceptor = 2
+    }
+
+    /// The proof `role` sends with secret number `index`.
+    public func proof(_ role: Role, secret index: Int = 0, openerChallenge: [UInt8], acceptorChallenge: [UInt8],
+                      opener: String, acceptor: String) -> [UInt8] {
+        let authKey = HKDF<SHA256>.deriveKey(
+            inputKeyMaterial: secrets[index], info: Array("ringcache peer auth v1".utf8), outputByteCount: 32)
+        var message: [UInt8] = [role.rawValue]
+        message += openerChallenge
+        message += acceptorChallenge
+        message += Array(opener.utf8) + [0] + Array(acceptor.utf8)
+        return Array(HMAC<SHA256>.authenticationCode(for: message, using: authKey))
+    }
+
+    /// The index of the secret that makes `proof` valid, or nil (a wrong secret, or a forgery).
+    public func verify(_ proof: [UInt8], _ role: Role, openerChallenge: [UInt8], acceptorChallenge: [UInt8],
+                       opener: String, acceptor: String) -> Int? {
+        guard proof.count == PeerKeys.proofSize else { return nil }
+        for index in secrets.indices {
+            let expected = self.proof(role, secret: index, openerChallenge: openerChallenge,
+                                      acceptorChallenge: acceptorChallenge, opener: opener, acceptor: acceptor)
+            if constantTimeEquals(expected, proof) { return index }
+        }
+        return nil
+    }
+
+    /// The two sealing keys of one link, from the secret both sides proved with.
+    public func sessionKeys(secret index: Int, openerChallenge: [UInt8], acceptorChallenge: [UInt8])
+        -> (openerToAcceptor: PeerSessionKey, acceptorToOpener: PeerSessionKey)
+    {
+        let salt = openerChallenge + acceptorChallenge
+        func key(_ direction: String) -> PeerSessionKey {
+            PeerSessionKey(HKDF<SHA256>.deriveKey(
+                inputKeyMaterial: secrets[index], salt: salt, info: Array("ringcache peer seal v1 \(direction)".utf8),
+                outputByteCount: 32))
+        }
+        return (key("opener->acceptor"), key("acceptor->opener"))
+    }
+
+    func constantTimeEquals(_ a: [UInt8], _ b: [UInt8]) -> Bool {
+        guard a.count == b.count else { return false }
+        var difference: UInt8 = 0
+        for i in a.indices { difference |= a[i] ^ b[i] }
+        return difference == 0
+    }
+}
+
+/// One direction's sealing key of one link.
+public struct PeerSessionKey: @unchecked Sendable {
+    let key: SymmetricKey
+    init(_ key: SymmetricKey) { self.key = key }
+}
+
+/// Seals a link's outgoing bytes into records:
+/// `u32 length (of what follows) | ciphertext | 16-byte tag`, ChaCha20-Poly1305 with the length
+/// as associated data. The nonce is not sent: it is the sender's boot id (low 32 bits) and a
+/// counter that starts at 0 and counts the records of this link and direction. The receiver
+/// computes the same nonce, so a replayed, reordered, dropped, truncated or altered record
+/// fails to open, and the key is fresh for every link, so no nonce repeats under one key.
+public struct PeerRecordSealer: Sendable {
+    public static let tagSize = 16
+    public static let overhead = 4 + tagSize
+
+    private let key: PeerSessionKey
+    private let boot: UInt32
+    private var counter: UInt64 = 0
+
+    public init(key: PeerSessionKey, bootID: UInt64) {
+        self.key = key
+        self.boot = UInt32(truncatingIfNeeded: bootID)
+    }
+
+    /// The sealed record of `plaintext`.
+    public mutating func seal(_ plaintext: UnsafeRawBufferPointer) -> [UInt8] {
+        let nonce = PeerRecordSealer.nonce(boot: boot, counter: counter)
+        counter += 1
+        let length = UInt32(plaintext.count + PeerRecordSealer.tagSize)
+        let aad = PeerRecordSealer.lengthBytes(length)
+        // A sealing failure would mean a bad key size, which the init rules out.
+        let box = try! ChaChaPoly.seal(plaintext, using: key.key, nonce: nonce, authenticating: aad)
+        var record = aad
+        record.reserveCapacity(4 + Int(length))
+        record += box.ciphertext
+        record += box.tag
+        return record
+    }
+
+    static func nonce(boot: UInt32, counter: UInt64) -> ChaChaPoly.Nonce {
+        var bytes = lengthBytes(boot)
+        for shift in stride(from: 56, through: 0, by: -8) { bytes.append(UInt8((counter >> UInt64(shift)) & 0xFF)) }
+        return try! ChaChaPoly.Nonce(data: bytes)
+    }
+
+    static func lengthBytes(_ v: UInt32) -> [UInt8] {
+        [UInt8(v >> 24), UInt8((v >> 16) & 0xFF), UInt8((v >> 8) & 0xFF), UInt8(v & 0xFF)]
+    }
+}
+
+/// Opens the records `PeerRecordSealer` made on the other side of a link.
+public struct PeerRecordOpener: Sendable {
+    private let key: PeerSessionKey
+    private let boot: UInt32
+    private var counter: UInt64 = 0
+    /// The largest record accepted: checked before a byte of it is buffered or decrypted.
+    public let maxRecord: Int
+
+    public init(key: PeerSessionKey, peerBootID: UInt64, maxRecord: Int) {
+        self.key = key
+        self.boot = UInt32(truncatingIfNeeded: peerBootID)
+        self.maxRecord = maxRecord
+    }
+
+    public enum Result: Sendable, Equatable {
+        case needMoreData(bytesAwaited: Int)
+        /// The plaintext of one record, `consumed` bytes of the input.
+        case record([UInt8], consumed: Int)
+        /// Forged, replayed, reordered, truncated or oversized: close the link and count it.
+        case invalid(reason: String)
+    }
+
+    public mutating func open(_ buffer: UnsafeRawBufferPointer) -> Result {
+        guard buffer.count >= 4 else { return .needMoreData(bytesAwaited: 0) }
+        let length = Int(buffer.loadBigEndianUInt32(at: 0))
+        guard length >= PeerRecordSealer.tagSize else { return .invalid(reason: "record shorter than its tag") }
+        guard length <= maxRecord else { return .invalid(reason: "record length \(length) is above the limit (\(maxRecord))") }
+        guard buffer.count >= 4 + length else { return .needMoreData(bytesAwaited: 4 + length) }
+        let ciphertext = UnsafeRawBufferPointer(rebasing: buffer[4..<(4 + length - PeerRecordSealer.tagSize)])
+        let tag = UnsafeRawBufferPointer(rebasing: buffer[(4 + length - PeerRecordSealer.tagSize)..<(4 + length)])
+        let nonce = PeerRecordSealer.nonce(boot: boot, counter: counter)
+        do {
+            let box = try ChaChaPoly.SealedBox(nonce: nonce, ciphertext: Data(ciphertext), tag: Data(tag))
+            let plain = try ChaChaPoly.open(box, using: key.key, authenticating: Array(buffer[0..<4]))
+            counter += 1
+            return .record(Array(plain), consumed: 4 + length)
+        } catch {
+            return .invalid(reason: "record \(counter) does not authenticate (wrong secret, or forged, replayed or altered)")
+        }
+    }
+}

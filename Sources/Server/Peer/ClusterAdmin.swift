@@ -1,0 +1,64 @@
+import Cluster
+import TextProtocol
+
+/// The cluster's admin commands, answered by the node asked about its own view:
+/// `cluster nodes` (a `NODE <advertise> <peer endpoint> <state> <incarnation> [myself]` row per
+/// member), `cluster route <key>` (the owner, then the backups), `stats cluster`.
+enum ClusterAdmin {
+    static func answer(_ command: Command, _ bytes: UnsafeRawBufferPointer, _ worker: Worker, _ router: Router,
+                       into out: inout OutputBuffer) {
+        let cluster = worker.cluster
+        let view = worker.currentView ?? cluster.view
+        switch command {
+        case .stats:
+            let c = cluster.counters
+            let lines: [(String, String)] = [
+                ("node_id", cluster.local.advertise),
+                ("members", String(view.members.count)),
+                ("membership_epoch", String(view.epoch)),
+                ("ring_points", String(view.ring.count)),
+                ("ring_digest", view.ring.digest),
+                ("secured", cluster.keys == nil ? "no" : "yes"),
+                ("forwarded_gets", String(c.forwardedGets.load(ordering: .relaxed))),
+                ("forwarded_sets", String(c.forwardedSets.load(ordering: .relaxed))),
+                ("forward_errors", String(c.forwardErrors.load(ordering: .relaxed))),
+                ("forward_unavailable_key_misses", String(c.unavailableKeyMisses.load(ordering: .relaxed))),
+                ("forward_backpressure", String(c.forwardBackpressure.load(ordering: .relaxed))),
+                ("peer_links_open", String(c.peerLinksOpen.load(ordering: .relaxed))),
+                ("peer_connections", String(c.peerConnections.load(ordering: .relaxed))),
+                ("peer_auth_failures", String(c.peerAuthFailures.load(ordering: .relaxed))),
+                ("peer_protocol_errors", String(c.peerProtocolErrors.load(ordering: .relaxed))),
+                ("ring_mismatch", String(c.ringMismatch.load(ordering: .relaxed))),
+                ("hello_ring_mismatch", String(c.helloRingMismatch.load(ordering: .relaxed))),
+                ("membership_changes", String(c.membershipChanges.load(ordering: .relaxed))),
+            ]
+            for (name, value) in lines { out.append(string: "STAT \(name) \(value)\r\n") }
+            out.append("END\r\n")
+        case .cluster(let args):
+            var tokens = KeyIterator(bytes, args)
+            let sub = tokens.next()
+            if let sub, equals(bytes, sub, "nodes"), tokens.next() == nil {
+                for member in view.members.sorted(by: { $0.address < $1.address }) {
+                    let me = member.address.advertise == cluster.local.advertise ? " myself" : ""
+                    out.append(string: "NODE \(member.address.advertise) \(member.address.peerEndpoint) \(member.state.rawValue) \(member.incarnation)\(me)\r\n")
+                }
+                out.append("END\r\n")
+            } else if let sub, equals(bytes, sub, "route") {
+                guard let key = tokens.next(), tokens.next() == nil, key.count <= 250 else {
+                    out.append("CLIENT_ERROR bad command line format\r\n")
+                    return
+                }
+                let keyBytes = slice(bytes, key)
+                var line = "ROUTE " + String(decoding: keyBytes, as: UTF8.self)
+                for node in router.ring.replicas(of: keyBytes, count: cluster.replicas) {
+                    line += " " + router.ring.node(node).advertise
+                }
+                out.append(string: line + "\r\nEND\r\n")
+            } else {
+                out.append("CLIENT_ERROR unknown cluster command; use cluster nodes or cluster route <key>\r\n")
+            }
+        default:
+            out.append("ERROR\r\n")
+        }
+    }
+}

@@ -1,0 +1,32 @@
+import Cluster
+import TextProtocol
+
+/// `flush_all` in a cluster: this node flushes, then every other member, in parallel. The client
+/// gets this node's answer when all of them did, or `SERVER_ERROR peer unavailable` when one
+/// could not be reached (the ones reached did flush).
+enum FlushBroadcast {
+    static func run(_ command: Command, _ bytes: UnsafeRawBufferPointer, _ connection: Connection) -> RouteOutcome {
+        guard case .flushAll(let delay, let noreply) = command else { return .local }
+        let worker = connection.worker
+        let counters = worker.cluster.counters
+        let links = worker.peerLinks
+        for link in links where link.isFull { return .waitForLink(link) }
+        let localAnswer: [UInt8] = worker.withScratch { scratch in
+            _ = worker.executor.execute(command, in: bytes, into: &scratch)
+            return Array(scratch.bytes)
+        }
+        let slot = connection.openSlot()
+        let work = ForwardWork(kind: .broadcast(localAnswer: localAnswer), parts: links.count + 1, slot: slot, connection: connection)
+        // The others are told the delay as given here; noreply or not, each answers (the
+        // answer is how this node knows it flushed).
+        let request = Array("flush_all \(delay)\r\n".utf8)
+        _ = noreply
+        for (part, link) in links.enumerated() {
+            counters.forwardedSets.add(1, ordering: .relaxed)
+            let sent = request.withUnsafeBytes { link.send($0, work: work, part: part) }
+            if sent != .sent { work.failed(part: part, counters: counters) }
+        }
+        work.partDone()
+        return .served
+    }
+}

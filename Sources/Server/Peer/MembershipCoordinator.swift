@@ -1,0 +1,230 @@
+import Cluster
+import EventLoop
+import Logging
+import Synchronization
+
+/// What workers tell the coordinator (through `MembershipCoordinator.post`).
+enum CoordinatorMessage: Sendable {
+    /// A peer's member list and epoch, from a hello (`incarnation` given: the peer introduced
+    /// itself, first-hand news) or a `members` frame.
+    case learned(members: [Member], epoch: UInt64, from: NodeAddress, incarnation: UInt64?)
+    /// A frame came from `peer` at an epoch above ours: ask it for its members.
+    case catchUp(peer: NodeAddress, epoch: UInt64)
+}
+
+/// Owns the membership on the listener thread, and keeps every member's copy of it in step until
+/// gossip takes over (the next issue).
+///
+/// - It holds one control link (lane `control`) to every other member and opens it at start,
+///   with a hello that carries this node's members and epoch: a node whose seeds do not name it
+///   introduces itself this way, and the acceptor's `helloAck` carries the acceptor's members.
+/// - Whatever changes the members (a node met for the first time, a peer's list with news) makes
+///   a new `ClusterView`: published to `ClusterState`, posted to every worker's mailbox, and pushed
+///   to every member over the control links (`members` frames) so nodes that have not met the
+///   newcomer learn of it at once.
+/// - A frame from a higher epoch makes the node ask that peer for its members (`membersRequest`).
+///
+/// Thread-confined to the listener thread; other threads only `post`.
+final class MembershipCoordinator: EventHandler, PeerChannelHost, PeerChannelDelegate {
+    let base: EventBase
+    let cluster: ClusterState
+    let logger: Logger
+    private let clock: CoarseClock
+    private var membership: Membership
+    private let inbox = Mutex<[CoordinatorMessage]>([])
+    private var wakeup: Wakeup?
+    private var timer: IOEvent?
+    private var workers: [WorkerMailbox] = []
+    private var links: [String: ControlLink] = [:]
+    private var stopping = false
+
+    private final class ControlLink {
+        let peer: NodeAddress
+        var channel: PeerChannel?
+        var retryAt: UInt64 = 0
+        var backoff: UInt64 = 100
+        init(peer: NodeAddress) { self.peer = peer }
+    }
+
+    init(base: EventBase, cluster: ClusterState, logger: Logger, clock: CoarseClock) throws(EventLoopError) {
+        self.base = base
+        self.cluster = cluster
+        self.logger = logger
+        self.clock = clock
+        self.membership = cluster.initialMembership
+        super.init()
+        wakeup = try Wakeup(base: base, handler: self)
+        let ticker = CoordinatorTicker(coordinator: self)
+        let t = try IOEvent(base: base, fd: -1, kind: [], persist: true, handler: ticker)
+        t.add(timeoutMicros: 100_000)
+        timer = t
+        self.ticker = ticker
+    }
+
+    private var ticker: CoordinatorTicker?
+
+    /// Starts the control links to the members the node starts with.
+    func start(workers: [WorkerMailbox]) {
+        self.workers = workers
+        syncLinks()
+    }
+
+    /// From any thread.
+    func post(_ message: CoordinatorMessage) {
+        inbox.withLock { $0.append(message) }
+        wakeup?.signal()
+    }
+
+    /// The node is stopping: close the links, take no more messages.
+    func stop() {
+        stopping = true
+        for link in links.values { link.channel?.close(reason: "the node is stopping") }
+        links.removeAll()
+        timer?.free()
+        timer = nil
+        wakeup?.close()
+        wakeup = nil
+    }
+
+    override func handleEvent(_ fd: Int32, _ kind: EventKind) {
+        wakeup?.drain()
+        let messages = inbox.withLock { q in
+            let all = q
+            q.removeAll()
+            return all
+        }
+        for message in messages {
+            switch message {
+            case .learned(let members, let epoch, let from, let incarnation):
+                learn(members, epoch: epoch, from: from, introduced: incarnation)
+            case .catchUp(let peer, let epoch):
+                guard epoch > membership.epoch, let link = links[peer.advertise], let channel = link.channel, channel.isReady else { continue }
+                channel.send(PeerFrameHeader(type: .membersRequest, epoch: membership.epoch), [])
+            }
+        }
+    }
+
+    private func learn(_ members: [Member], epoch: UInt64, from: NodeAddress, introduced incarnation: UInt64?) {
+        guard !stopping else { return }
+        var changed = false
+        if let incarnation, membership.member(from) == nil {
+            // Met first hand: a new member, one change this node originates.
+            changed = membership.apply(Member(address: from, incarnation: incarnation))
+            if changed { logger.notice("member \(from.advertise) joined (it introduced itself)") }
+        }
+        let before = membership.members
+        if membership.merge(members, epoch: epoch) {
+            changed = true
+            for m in membership.members where !before.contains(where: { $0.address.advertise == m.address.advertise }) {
+                logger.notice("member \(m.address.advertise) joined (learned from \(from.advertise))")
+            }
+        }
+        if changed { publish() }
+    }
+
+    /// A new view for everyone on this node, and the news for every other member.
+    private func publish() {
+        cluster.counters.membershipChanges.add(1, ordering: .relaxed)
+        let view = ClusterView(membership)
+        cluster.publish(view)
+        for mailbox in workers { mailbox.post(.view(view)) }
+        logger.notice("membership epoch \(view.epoch): \(view.members.count) members, ring digest \(view.ring.digest)")
+        syncLinks()
+        let list = PeerHandshake.encodeMembers(view.members)
+        for link in links.values {
+            if let channel = link.channel, channel.isReady {
+                channel.send(PeerFrameHeader(type: .members, epoch: view.epoch), list)
+            }
+        }
+    }
+
+    /// One control link per other member; links to members no longer in the view are closed.
+    private func syncLinks() {
+        let others = membership.members.filter { $0.address.advertise != cluster.local.advertise }
+        for member in others where links[member.address.advertise] == nil {
+            links[member.address.advertise] = ControlLink(peer: member.address)
+        }
+        for (identity, link) in links where !others.contains(where: { $0.address.advertise == identity }) {
+            link.channel?.close(reason: "\(identity) left the membership")
+            links[identity] = nil
+        }
+        reconnect()
+    }
+
+    private func reconnect() {
+        let now = nowMillis
+        for link in links.values where link.channel == nil && now >= link.retryAt {
+            do {
+                link.channel = try PeerChannel(connectingTo: link.peer, lane: .control, host: self, delegate: self)
+            } catch {
+                link.retryAt = now + link.backoff
+                link.backoff = min(link.backoff * 2, 2000)
+            }
+        }
+    }
+
+    /// Every 100 ms: reopen control links that failed.
+    func tick() {
+        guard !stopping else { return }
+        reconnect()
+    }
+
+    // MARK: - PeerChannelHost
+
+    var nowMillis: UInt64 { clock.monotonicMillis }
+
+    func scheduleFlush(_ channel: PeerChannel) { channel.scheduledFlush() }
+
+    func localHello(lane: PeerLane, challenge: [UInt8]) -> PeerHelloInfo {
+        PeerHelloInfo(
+            lane: lane, secured: cluster.keys != nil, node: cluster.local, bootID: cluster.bootID,
+            incarnation: cluster.incarnation, epoch: membership.epoch, ringDigest: membership.ringDigest,
+            challenge: challenge, members: membership.members)
+    }
+
+    // MARK: - PeerChannelDelegate (control links this node opened)
+
+    private func link(of channel: PeerChannel) -> ControlLink? { links.values.first { $0.channel === channel } }
+
+    func channelReady(_ channel: PeerChannel) {
+        guard let ack = channel.peer else { return }
+        link(of: channel)?.backoff = 100
+        learn(ack.members, epoch: ack.epoch, from: ack.node, introduced: nil)
+    }
+
+    func channelReceived(_ channel: PeerChannel, _ header: PeerFrameHeader, _ payload: UnsafeRawBufferPointer) {
+        switch header.type {
+        case .members:
+            guard let from = channel.peer?.node else { return }
+            do throws(PeerHandshake.Malformed) {
+                learn(try PeerHandshake.decodeMembers(payload), epoch: header.epoch, from: from, introduced: nil)
+            } catch {
+                cluster.counters.peerProtocolErrors.add(1, ordering: .relaxed)
+                channel.close(reason: "bad member list: \(error)")
+            }
+        case .pong:
+            break
+        default:
+            cluster.counters.peerProtocolErrors.add(1, ordering: .relaxed)
+            channel.close(reason: "unexpected \(header.type) on a control link")
+        }
+    }
+
+    func channelClosed(_ channel: PeerChannel, reason: String) {
+        guard let link = link(of: channel) else { return }
+        link.channel = nil
+        link.retryAt = nowMillis + link.backoff
+        link.backoff = min(link.backoff * 2, 2000)
+        if !stopping { logger.info("control link to \(link.peer.advertise) closed: \(reason)") }
+    }
+}
+
+/// The coordinator's 100 ms timer.
+final class CoordinatorTicker: EventHandler {
+    unowned(unsafe) let coordinator: MembershipCoordinator
+    init(coordinator: MembershipCoordinator) {
+        self.coordinator = coordinator
+        super.init()
+    }
+    override func handleEvent(_ fd: Int32, _ kind: EventKind) { coordinator.tick() }
+}

@@ -1,0 +1,88 @@
+import Cluster
+import EventLoop
+import TextProtocol
+
+/// The accepting side of a peer connection, on the worker the listener handed it to.
+///
+/// - Request lane: each `forward` frame is one client command, served here with the same parser
+///   and executor as a client's and never forwarded again (a command this node's ring gives to
+///   another node is served anyway and counted as `ring_mismatch`); its answer goes back in an
+///   `answer` frame with the same request id, empty when the command answers nothing.
+/// - Control lane: member lists (`members`), and requests for ours (`membersRequest`).
+/// - Any lane: the hello's member list and epoch go to the membership coordinator, so a node
+///   that introduces itself is added.
+/// Thread-confined to its worker.
+final class PeerSession: PeerChannelDelegate {
+    unowned(unsafe) let worker: Worker
+    private(set) var channel: PeerChannel!
+
+    init(fd: Int32, worker: Worker) throws(EventLoopError) {
+        self.worker = worker
+        self.channel = try PeerChannel(accepted: fd, host: worker, delegate: self)
+        worker.cluster.counters.peerConnections.add(1, ordering: .relaxed)
+    }
+
+    func channelReady(_ channel: PeerChannel) {
+        guard let hello = channel.peer else { return }
+        if hello.ringDigest != worker.ringDigest {
+            worker.cluster.counters.helloRingMismatch.add(1, ordering: .relaxed)
+        }
+        worker.coordinator?.post(.learned(members: hello.members, epoch: hello.epoch, from: hello.node, incarnation: hello.incarnation))
+        worker.logger.info("peer link from \(hello.node.advertise) (\(hello.lane)) accepted")
+    }
+
+    func channelReceived(_ channel: PeerChannel, _ header: PeerFrameHeader, _ payload: UnsafeRawBufferPointer) {
+        if let peer = channel.peer?.node { worker.noteEpoch(header.epoch, from: peer) }
+        switch (channel.peerLane, header.type) {
+        case (.request, .forward):
+            serve(header.requestID, payload)
+        case (_, .members):
+            do throws(PeerHandshake.Malformed) {
+                let members = try PeerHandshake.decodeMembers(payload)
+                if let node = channel.peer?.node {
+                    worker.coordinator?.post(.learned(members: members, epoch: header.epoch, from: node, incarnation: nil))
+                }
+            } catch {
+                worker.cluster.counters.peerProtocolErrors.add(1, ordering: .relaxed)
+                channel.close(reason: "bad member list: \(error)")
+            }
+        case (_, .membersRequest):
+            let view = worker.currentView
+            channel.send(PeerFrameHeader(type: .members, requestID: header.requestID, epoch: view?.epoch ?? 0),
+                         PeerHandshake.encodeMembers(view?.members ?? []))
+        case (_, .pong):
+            break
+        default:
+            worker.cluster.counters.peerProtocolErrors.add(1, ordering: .relaxed)
+            channel.close(reason: "unexpected \(header.type) on a \(channel.peerLane) link")
+        }
+    }
+
+    func channelClosed(_ channel: PeerChannel, reason: String) {
+        worker.cluster.counters.peerConnections.subtract(1, ordering: .relaxed)
+        worker.sessionClosed(self)
+    }
+
+    /// Serves one forwarded command and answers it.
+    private func serve(_ id: UInt64, _ command: UnsafeRawBufferPointer) {
+        var parser = Parser(maxItemSize: worker.context.configuration.maxItemSize,
+                            flushAllDisabled: worker.context.configuration.disableFlushAll)
+        worker.withScratch { answer in
+            switch parser.parse(command) {
+            case .command(let parsed, let consumed) where consumed == command.count:
+                if let router = worker.router, !router.isOwnedHere(parsed, command) {
+                    worker.cluster.counters.ringMismatch.add(1, ordering: .relaxed)
+                }
+                worker.executor.connectionFD = channel.fd
+                _ = worker.executor.execute(parsed, in: command, into: &answer)
+            case .reject(let response, _, _):
+                answer.append(response)
+                worker.executor.afterReject(response, staleKey: parser.staleKey, in: command)
+            default:
+                // The sender parsed it as one whole command; anything else is a broken sender.
+                answer.append("SERVER_ERROR forwarded command is not one whole command\r\n")
+            }
+            channel.send(PeerFrameHeader(type: .answer, requestID: id, epoch: worker.viewEpoch), answer.bytes)
+        }
+    }
+}
