@@ -220,7 +220,7 @@ final class Connection: EventHandler {
             case .reject(let response, let consumed, let swallow) where hasSlots:
                 // Behind forwarded commands: the refusal keeps its place in the client's order.
                 slots[slots.count - 1].trailing.append(response)
-                worker.executor.afterReject(response, staleKey: parser.staleKey, in: bytes)
+                afterReject(response, bytes)
                 input.start += consumed
                 if swallow > 0 {
                     state = .swallowing(remaining: swallow)
@@ -242,7 +242,7 @@ final class Connection: EventHandler {
                     }
                 }
                 output.append(response)
-                worker.executor.afterReject(response, staleKey: parser.staleKey, in: bytes)
+                afterReject(response, bytes)
                 input.start += consumed
                 if swallow > 0 {
                     state = .swallowing(remaining: swallow)
@@ -414,6 +414,15 @@ final class Connection: EventHandler {
 
     /// A slot finished: every slot done at the front leaves, in order; reading resumes if it
     /// had stopped at the forward limit.
+    /// After a refusal: counters, and the item an oversized `set`/`ms` leaves stale is deleted
+    /// here and, when another node owns the key, on its owner too (memcached deletes it).
+    private func afterReject(_ response: StaticString, _ bytes: UnsafeRawBufferPointer) {
+        worker.executor.afterReject(response, staleKey: parser.staleKey, in: bytes)
+        if let stale = parser.staleKey, let router = worker.router {
+            ClusterRouting.staleKeyRejected(stale, bytes, router, self)
+        }
+    }
+
     func slotDone() {
         guard !isClosed else { return }
         while slotsHead < slots.count && slots[slotsHead].done {

@@ -260,9 +260,10 @@ final class Worker: EventHandler, PeerChannelHost {
                 isStopping = true
                 tickTimer?.free()
                 linkFlusher?.free()
+                // Retired links stay in the tables and refuse every send: a connection that
+                // resumes when its forwards fail here parses on and gets `peer unavailable`,
+                // never a new link.
                 for link in links.values { link.retire() }
-                links.removeAll()
-                linksByIndex.removeAll()
                 for session in Array(sessions.values) { session.channel.close(reason: "the node is stopping") }
                 for connection in Array(connections.values) { connection.finishAndClose() }
                 base.stop()

@@ -63,10 +63,14 @@ final class ClusterState: Sendable {
         // is this node.
         let me = local
         let ownAddresses = Set(([me.host] + c.listen).flatMap { Socket.resolveNumeric($0) + [$0] })
-        seeds = seeds.map { seed in
-            guard seed.port == me.port, seed.advertise != me.advertise else { return seed }
-            let names = Socket.resolveNumeric(seed.host)
-            return names.contains(where: ownAddresses.contains) && seed.peerPort == me.peerPort ? me : seed
+        for (i, seed) in seeds.enumerated() where seed.port == me.port && seed.advertise != me.advertise {
+            guard Socket.resolveNumeric(seed.host).contains(where: ownAddresses.contains) else { continue }
+            // Its peer port, when written, must be ours; unwritten, it is ours.
+            if c.seeds[i].contains("@") && seed.peerPort != me.peerPort {
+                throw ConfigurationError(
+                    "seeds: '\(c.seeds[i])' names this node with peer port \(seed.peerPort), but it listens for peers on \(me.peerPort)")
+            }
+            seeds[i] = me
         }
         do throws(ClusterError) {
             try NodeAddress.checkDistinct(seeds)

@@ -505,8 +505,11 @@ final class PeerChannel: EventHandler {
 
     enum Failure { case protocolError, authFailure }
 
-    private func fail(_ reason: String, counter: Failure?) {
+    private func fail(_ reason: String, counter failure: Failure?) {
         guard !isClosed else { return }
+        // A peer that got our challenge and left without proving itself failed to authenticate.
+        var counter = failure
+        if counter == nil, case .awaitingAuth = state { counter = .authFailure }
         switch counter {
         case .protocolError?: host.cluster.counters.peerProtocolErrors.add(1, ordering: .relaxed)
         case .authFailure?: host.cluster.counters.peerAuthFailures.add(1, ordering: .relaxed)

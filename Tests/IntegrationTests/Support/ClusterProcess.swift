@@ -35,7 +35,7 @@ final class ClusterProcess {
     /// Each node gets its peer port twice, as `@peerport` in the seeds and as `--peer-port`
     /// (`-t 2`: three nodes share two cores). Retries on fresh ports when one was taken.
     static func start(nodes count: Int, extraArguments: [String] = [], startTimeout: Double = 20,
-                      target: ServerTarget = .current) throws -> ClusterProcess {
+                      target: ServerTarget = .current, environment: [String: String]? = nil) throws -> ClusterProcess {
         var lastError: Error?
         for _ in 0..<3 {
             let ports = try distinctFreePorts(2 * count)
@@ -48,7 +48,7 @@ final class ClusterProcess {
                     let args = target.standardArguments(
                         port: clientPorts[i], overrides: ["-t": "2"],
                         extra: ["--seeds", seeds, "--peer-port", String(peerPorts[i])] + extraArguments)
-                    started.append(try ServerProcess.launch(target, port: clientPorts[i], arguments: args))
+                    started.append(try ServerProcess.launch(target, port: clientPorts[i], arguments: args, environment: environment))
                 }
                 for node in started { try node.waitUntilAccepting(timeout: startTimeout) }
                 return ClusterProcess(nodes: started, peerPorts: peerPorts, seeds: seeds)

@@ -49,10 +49,11 @@ final class ServerProcess {
     }
 
     /// Starts `target` with exactly `arguments` (no standard flags added), without waiting.
-    static func launch(_ target: ServerTarget, port: UInt16, arguments: [String], setUID: uid_t? = nil) throws -> ServerProcess {
+    static func launch(_ target: ServerTarget, port: UInt16, arguments: [String], setUID: uid_t? = nil,
+                       environment: [String: String]? = nil) throws -> ServerProcess {
         try target.requireBinary()
         let logPath = temporaryPath("server-\(port).log")
-        let child = try ChildProcess(target.binary, arguments, outputPath: logPath, setUID: setUID)
+        let child = try ChildProcess(target.binary, arguments, outputPath: logPath, environment: environment, setUID: setUID)
         return ServerProcess(target: target, port: port, arguments: arguments, child: child, logPath: logPath)
     }
 
