@@ -105,18 +105,29 @@ public struct PeerRecordSealer: Sendable {
 
     /// The sealed record of `plaintext`.
     public mutating func seal(_ plaintext: UnsafeRawBufferPointer) -> [UInt8] {
-        let nonce = PeerRecordSealer.nonce(boot: boot, counter: counter)
-        counter += 1
-        let length = UInt32(plaintext.count + PeerRecordSealer.tagSize)
-        let aad = PeerRecordSealer.lengthBytes(length)
-        // A sealing failure would mean a bad key size, which the init rules out.
-        let box = try! ChaChaPoly.seal(plaintext, using: key.key, nonce: nonce, authenticating: aad)
-        var record = aad
-        record.reserveCapacity(4 + Int(length))
-        record += box.ciphertext
-        record += box.tag
+        var record: [UInt8] = []
+        record.reserveCapacity(PeerRecordSealer.overhead + plaintext.count)
+        seal(plaintext) { record.append(contentsOf: $0) }
         return record
     }
+
+    /// Seals `plaintext` and hands the record to `append` in two pieces (its length, then the
+    /// ciphertext and tag), copied straight from swift-crypto's buffer: the link writes them
+    /// into its output without an array in between.
+    public mutating func seal(_ plaintext: UnsafeRawBufferPointer, _ append: (UnsafeRawBufferPointer) -> Void) {
+        let nonce = PeerRecordSealer.nonce(boot: boot, counter: counter)
+        counter += 1
+        var length = UInt32(plaintext.count + PeerRecordSealer.tagSize).bigEndian
+        withUnsafeBytes(of: &length) { aad in
+            // A sealing failure would mean a bad key size, which the init rules out.
+            let box = try! ChaChaPoly.seal(plaintext, using: key.key, nonce: nonce, authenticating: aad)
+            append(aad)
+            // `combined` is nonce | ciphertext | tag; the nonce is not sent.
+            box.combined.withUnsafeBytes { append(UnsafeRawBufferPointer(rebasing: $0[PeerRecordSealer.nonceSize...])) }
+        }
+    }
+
+    static let nonceSize = 12
 
     static func nonce(boot: UInt32, counter: UInt64) -> ChaChaPoly.Nonce {
         var bytes = lengthBytes(boot)
@@ -152,19 +163,39 @@ public struct PeerRecordOpener: Sendable {
     }
 
     public mutating func open(_ buffer: UnsafeRawBufferPointer) -> Result {
+        var plain: [UInt8] = []
+        switch open(buffer, { plain.append(contentsOf: $0) }) {
+        case .needMoreData(let awaited): return .needMoreData(bytesAwaited: awaited)
+        case .invalid(let reason): return .invalid(reason: reason)
+        case .opened(let consumed): return .record(plain, consumed: consumed)
+        }
+    }
+
+    public enum Outcome: Sendable, Equatable {
+        case needMoreData(bytesAwaited: Int)
+        /// One record opened: its plaintext went to `deliver`; `consumed` bytes of the input.
+        case opened(consumed: Int)
+        case invalid(reason: String)
+    }
+
+    /// Opens the first record of `buffer` if it is whole and hands its plaintext to `deliver`
+    /// (valid only during the call).
+    public mutating func open(_ buffer: UnsafeRawBufferPointer, _ deliver: (UnsafeRawBufferPointer) -> Void) -> Outcome {
         guard buffer.count >= 4 else { return .needMoreData(bytesAwaited: 0) }
         let length = Int(buffer.loadBigEndianUInt32(at: 0))
         guard length >= PeerRecordSealer.tagSize else { return .invalid(reason: "record shorter than its tag") }
         guard length <= maxRecord else { return .invalid(reason: "record length \(length) is above the limit (\(maxRecord))") }
         guard buffer.count >= 4 + length else { return .needMoreData(bytesAwaited: 4 + length) }
-        let ciphertext = UnsafeRawBufferPointer(rebasing: buffer[4..<(4 + length - PeerRecordSealer.tagSize)])
-        let tag = UnsafeRawBufferPointer(rebasing: buffer[(4 + length - PeerRecordSealer.tagSize)..<(4 + length)])
-        let nonce = PeerRecordSealer.nonce(boot: boot, counter: counter)
+        // swift-crypto takes the box as nonce | ciphertext | tag, in one buffer.
+        var combined = Data(capacity: PeerRecordSealer.nonceSize + length)
+        PeerRecordSealer.nonce(boot: boot, counter: counter).withUnsafeBytes { combined.append(contentsOf: $0) }
+        combined.append(contentsOf: UnsafeRawBufferPointer(rebasing: buffer[4..<(4 + length)]))
         do {
-            let box = try ChaChaPoly.SealedBox(nonce: nonce, ciphertext: Data(ciphertext), tag: Data(tag))
-            let plain = try ChaChaPoly.open(box, using: key.key, authenticating: Array(buffer[0..<4]))
+            let box = try ChaChaPoly.SealedBox(combined: combined)
+            let plain = try ChaChaPoly.open(box, using: key.key, authenticating: UnsafeRawBufferPointer(rebasing: buffer[0..<4]))
             counter += 1
-            return .record(Array(plain), consumed: 4 + length)
+            plain.withUnsafeBytes { deliver($0) }
+            return .opened(consumed: 4 + length)
         } catch {
             return .invalid(reason: "record \(counter) does not authenticate (wrong secret, or forged, replayed or altered)")
         }

@@ -62,8 +62,8 @@ def parse_memcaslap(out):
 class Proc(common.Process):
     """A cluster benchmark process (ringcached node, memcached, nutcracker) on a port we chose."""
 
-    def __init__(self, name, args, port, log_dir, ready="version", timeout=10.0):
-        super().__init__(name, args, port, log_dir, ready=ready, timeout=timeout)
+    def __init__(self, name, args, port, log_dir, ready="version", timeout=10.0, env=None):
+        super().__init__(name, args, port, log_dir, ready=ready, timeout=timeout, env=env)
 
 
 def free_ports(n):
@@ -101,7 +101,13 @@ def low_free_ports(n, low=20000, high=55000):
             s.close()
 
 
-def start_cluster(opts, log_dir):
+# The secret of the runs with a cluster secret (`RINGCACHE_CLUSTER_SECRET`): every frame after the
+# hello is sealed with ChaCha20-Poly1305 under keys derived from it.
+BENCH_SECRET = "ringcache-bench-secret-0123456789abcdef"
+
+
+def start_cluster(opts, log_dir, secret=False):
+    env = dict(os.environ, RINGCACHE_CLUSTER_SECRET=BENCH_SECRET) if secret else None
     ports = low_free_ports(6)
     client, peer = ports[:3], ports[3:]
     seeds = ",".join(f"127.0.0.1:{c}@{p}" for c, p in zip(client, peer))
@@ -110,7 +116,7 @@ def start_cluster(opts, log_dir):
         for c, p in zip(client, peer):
             nodes.append(Proc("ringcached", [opts.ringcached, "-p", str(c), "-l", "127.0.0.1", "-t", str(opts.threads),
                                              "-m", str(opts.memory), "-U", "0", "--seeds", seeds,
-                                             "--peer-port", str(p)], c, log_dir))
+                                             "--peer-port", str(p)], c, log_dir, env=env))
     except Exception:
         for n in nodes:
             n.stop()
@@ -290,23 +296,28 @@ HOPLOAD_C = r"""
 #include <time.h>
 #include <unistd.h>
 
-/* hopload PORT CONNS SECONDS WARMUP KEYFILE GETPCT VALUELEN: N connections, one request in flight on
-   each (depth 1), get/set on random keys from KEYFILE; prints the figures of the measured window. */
-typedef struct { int fd; int is_get; double t0; unsigned long long rng; int inlen; char in[16384]; } conn_t;
+/* hopload PORT CONNS SECONDS WARMUP KEYFILE GETPCT VALUELEN [DEPTH]: N connections, each sending DEPTH
+   requests at once (get/set on random keys from KEYFILE) and the next DEPTH when all DEPTH answers are
+   in (depth 1: one request in flight); prints the figures of the measured window. A request's latency
+   is its batch's: from the write to the last answer. */
+#define MAXDEPTH 64
+typedef struct { int fd; int is_get[MAXDEPTH]; int parsed; int pos; double t0; unsigned long long rng; int inlen; char in[65536]; } conn_t;
 
 static double now(void) { struct timespec ts; clock_gettime(CLOCK_MONOTONIC, &ts); return ts.tv_sec + ts.tv_nsec * 1e-9; }
 static unsigned long long next(unsigned long long *s) { *s ^= *s << 13; *s ^= *s >> 7; *s ^= *s << 17; return *s; }
 
-static char **keys; static int nkeys; static int getpct; static char *value; static int vlen;
+static char **keys; static int nkeys; static int getpct; static char *value; static int vlen; static int depth = 1;
 
 static void issue(conn_t *c) {
-    char buf[512];
-    const char *k = keys[next(&c->rng) % nkeys];
-    int n;
-    c->is_get = (int)(next(&c->rng) % 100) < getpct;
-    if (c->is_get) n = snprintf(buf, sizeof buf, "get %s\r\n", k);
-    else n = snprintf(buf, sizeof buf, "set %s 0 0 %d\r\n%s\r\n", k, vlen, value);
-    c->inlen = 0;
+    char buf[MAXDEPTH * 512];
+    int n = 0;
+    for (int d = 0; d < depth; d++) {
+        const char *k = keys[next(&c->rng) % nkeys];
+        c->is_get[d] = (int)(next(&c->rng) % 100) < getpct;
+        if (c->is_get[d]) n += snprintf(buf + n, sizeof buf - n, "get %s\r\n", k);
+        else n += snprintf(buf + n, sizeof buf - n, "set %s 0 0 %d\r\n%s\r\n", k, vlen, value);
+    }
+    c->inlen = 0; c->parsed = 0; c->pos = 0;
     c->t0 = now();
     int off = 0;
     while (off < n) {
@@ -316,11 +327,36 @@ static void issue(conn_t *c) {
     }
 }
 
+/* Parses the answers complete so far; counts errors and misses; returns 1 when all DEPTH are in. */
+static int parse(conn_t *c, unsigned long long *errors, unsigned long long *misses, unsigned long long *gets) {
+    while (c->parsed < depth) {
+        char *p = c->in + c->pos; int left = c->inlen - c->pos;
+        char *eol = memmem(p, left, "\r\n", 2);
+        if (!eol) return 0;
+        if (!strncmp(p, "SERVER_ERROR", 12) || !strncmp(p, "CLIENT_ERROR", 12) || !strncmp(p, "ERROR", 5)) {
+            (*errors)++; c->pos += eol + 2 - p;
+        } else if (c->is_get[c->parsed]) {
+            char *end = memmem(p, left, "END\r\n", 5);
+            if (!end) return 0;
+            if (end == p) (*misses)++;
+            c->pos += end + 5 - p;
+        } else {
+            if (strncmp(p, "STORED\r\n", 8)) (*errors)++;
+            c->pos += eol + 2 - p;
+        }
+        *gets += c->is_get[c->parsed];
+        c->parsed++;
+    }
+    return 1;
+}
+
 int main(int argc, char **argv) {
-    if (argc != 8) { fprintf(stderr, "usage: hopload PORT CONNS SECONDS WARMUP KEYFILE GETPCT VALUELEN\n"); return 2; }
+    if (argc != 8 && argc != 9) { fprintf(stderr, "usage: hopload PORT CONNS SECONDS WARMUP KEYFILE GETPCT VALUELEN [DEPTH]\n"); return 2; }
     int port = atoi(argv[1]), nconn = atoi(argv[2]);
     double seconds = atof(argv[3]), warm = atof(argv[4]);
     getpct = atoi(argv[6]); vlen = atoi(argv[7]);
+    if (argc == 9) depth = atoi(argv[8]);
+    if (depth < 1 || depth > MAXDEPTH || vlen > 400) { fprintf(stderr, "depth 1..%d, value length up to 400\n", MAXDEPTH); return 2; }
     value = malloc(vlen + 1); memset(value, 'v', vlen); value[vlen] = 0;
     FILE *f = fopen(argv[5], "r"); if (!f) { perror("keyfile"); return 1; }
     char line[300]; int cap = 1024; keys = malloc(sizeof(char *) * cap);
@@ -362,19 +398,14 @@ int main(int argc, char **argv) {
             if (r == 0) { fprintf(stderr, "server closed a connection\n"); return 1; }
             if (r < 0) { if (errno == EAGAIN || errno == EINTR) continue; perror("read"); return 1; }
             c->inlen += r;
-            if (c->inlen < 2 || memcmp(c->in + c->inlen - 2, "\r\n", 2)) continue;
-            int err = 0, done = 0, miss = 0;
-            if (!strncmp(c->in, "SERVER_ERROR", 12) || !strncmp(c->in, "CLIENT_ERROR", 12) || !strncmp(c->in, "ERROR", 5)) { err = 1; done = 1; }
-            else if (c->is_get) {
-                if (c->inlen >= 5 && !memcmp(c->in + c->inlen - 5, "END\r\n", 5)) { done = 1; miss = c->inlen == 5; }
-            } else { done = 1; err = strncmp(c->in, "STORED\r\n", 8) != 0; }
-            if (!done) { if (c->inlen == sizeof c->in) { fprintf(stderr, "answer too long\n"); return 1; } continue; }
+            unsigned long long e = 0, m = 0, g = 0;
+            if (!parse(c, &e, &m, &g)) { if (c->inlen == sizeof c->in) { fprintf(stderr, "answers too long\n"); return 1; } continue; }
             double t1 = now();
-            all_ops++;
+            all_ops += depth;
             if (c->t0 >= mstart && t1 <= end) {
                 double lat = t1 - c->t0;
-                ops++; latsum += lat; if (lat > latmax) latmax = lat;
-                errors += err; misses += miss; gets += c->is_get;
+                ops += depth; latsum += lat * depth; if (lat > latmax) latmax = lat;
+                errors += e; misses += m; gets += g;
             }
             if (running) issue(c);
         }
@@ -434,9 +465,10 @@ def preload(port, keys, vlen):
         c.close()
 
 
-def hop_test(opts, log_dir):
-    exe = build_hopload(log_dir)
-    nodes = start_cluster(opts, log_dir)
+def hop_test(opts, log_dir, exe, secret, depth):
+    """Owner and non-owner runs alternating on one fresh cluster (with a cluster secret or not),
+    at `depth` requests in flight per connection."""
+    nodes = start_cluster(opts, log_dir, secret=secret)
     try:
         me = f"127.0.0.1:{nodes[0].port}"
         owned, others = classify_keys(nodes[0], me, opts.hop_keys)
@@ -456,7 +488,7 @@ def hop_test(opts, log_dir):
                 cpu0 = [n.cpu_seconds() for n in nodes]
                 split0 = [n.cpu_split() for n in nodes]
                 out = subprocess.run([exe, str(nodes[0].port), str(opts.hop_conns), str(opts.hop_duration), "0.5",
-                                      keyfiles[name], "90", "100"], capture_output=True, text=True,
+                                      keyfiles[name], "90", "100", str(depth)], capture_output=True, text=True,
                                      timeout=opts.hop_duration + 30)
                 cpu1 = [n.cpu_seconds() for n in nodes]
                 split1 = [n.cpu_split() for n in nodes]
@@ -478,7 +510,7 @@ def hop_test(opts, log_dir):
                          client_busy=(ch1.ru_utime + ch1.ru_stime - ch0.ru_utime - ch0.ru_stime) / wall,
                          forwarded_share=(forwarded(nodes) - fwd0) / max(ops_all, 1))
                 results[name].append(r)
-                print(f"[hop {rnd + 1}/{opts.hop_rounds}] {name}: {r['tps']:.0f} ops/s, avg {r['avg_us']:.0f}us, "
+                print(f"[hop {'secret' if secret else 'plain'} d{depth} {rnd + 1}/{opts.hop_rounds}] {name}: {r['tps']:.0f} ops/s, avg {r['avg_us']:.0f}us, "
                       f"cpu {r['cpu_us_per_op']:.2f}us/op (node1 {r['entry_us_per_op']:.2f}), errors {r['errors']:.0f}, "
                       f"misses {r['misses']:.0f}, others {100 * background:.0f}%", file=sys.stderr)
         return results
@@ -514,6 +546,9 @@ def main():
     p.add_argument("--hop-duration", type=float, default=4, help="seconds per hop run; default 4")
     p.add_argument("--hop-conns", type=int, default=16, help="connections of the hop test; default 16")
     p.add_argument("--hop-keys", type=int, default=1000, help="keys per side in the hop test; default 1000")
+    p.add_argument("--hop-depths", default="1,16", help="requests in flight per connection in the hop test; default 1,16")
+    p.add_argument("--hop-secret", choices=("both", "no", "yes"), default="both",
+                   help="hop test without a cluster secret, with one, or both (default)")
     p.add_argument("--no-hop", action="store_true", help="skip the hop test")
     p.add_argument("--idle-seconds", type=float, default=30,
                    help="if another memcaslap runs, wait until none has run for this long; default 30")
@@ -566,11 +601,18 @@ def main():
                       f"others {100 * r['background']:.0f}%" + (f" DEAD {r['dead']}" if r["dead"] else ""),
                       file=sys.stderr)
 
-    hop = None if opts.no_hop else hop_test(opts, log_dir)
+    hops = []  # (secret, depth, results)
+    if not opts.no_hop:
+        exe = build_hopload(log_dir)
+        secrets = {"both": [False, True], "no": [False], "yes": [True]}[opts.hop_secret]
+        for depth in [int(d) for d in opts.hop_depths.split(",")]:
+            for secret in secrets:
+                hops.append((secret, depth, hop_test(opts, log_dir, exe, secret, depth)))
 
     if opts.json:
         with open(opts.json, "w") as f:
-            json.dump({"runs": {f"{c}|{s}": v for (c, s), v in results.items()}, "hop": hop,
+            json.dump({"runs": {f"{c}|{s}": v for (c, s), v in results.items()},
+                       "hop": [{"secret": sec, "depth": d, "results": h} for sec, d, h in hops],
                        "options": vars(opts)}, f, indent=1)
 
     med = common.median
@@ -623,12 +665,14 @@ def main():
     if noisy:
         print(f"noise: other programs used over 25% of the machine just before {noisy} runs", file=out)
 
-    if hop:
-        print(f"one hop: 3-node cluster, {opts.hop_conns} connections to node 1, depth 1, 90% get / 10% set, "
-              f"32-byte keys, 100-byte values, {opts.hop_keys} keys per side (classified with `cluster route`, "
-              f"preloaded), {opts.hop_duration:g}s per run after 0.5s warm-up, median of {opts.hop_rounds}; "
-              f"cpu = all 3 nodes per op = node1 (the node the client talks to) + owners (nodes 2 and 3), "
-              f"and the same split into user and system time", file=out)
+    hop_lines = []
+    for secret, depth, hop in hops:
+        label = f"{'with a cluster secret (ChaCha20-Poly1305)' if secret else 'no cluster secret'}, depth {depth}"
+        print(f"one hop, {label}: 3-node cluster, {opts.hop_conns} connections to node 1, {depth} request(s) in "
+              f"flight per connection, 90% get / 10% set, 32-byte keys, 100-byte values, {opts.hop_keys} keys per "
+              f"side (classified with `cluster route`, preloaded), {opts.hop_duration:g}s per run after 0.5s warm-up, "
+              f"median of {opts.hop_rounds}; cpu = all 3 nodes per op = node1 (the node the client talks to) + "
+              f"owners (nodes 2 and 3), and the same split into user and system time", file=out)
         h = (f"{'keys':<10} | {'ops/s':>8} {'avg us':>7} {'max us':>7} | {'cpu':>6} {'node1':>6} {'owners':>6} "
              f"{'user':>5} {'sys':>5} (us/op) | {'fwd':>4} | {'node busy (1/2/3)':>17} {'client':>6}")
         print(h, file=out)
@@ -642,15 +686,22 @@ def main():
             print(f"{name:<10} | {m('tps'):8.0f} {m('avg_us'):7.0f} {m('max_us'):7.0f} | {m('cpu_us_per_op'):6.2f} "
                   f"{m('entry_us_per_op'):6.2f} {m('owner_us_per_op'):6.2f} {m('user_us_per_op'):5.2f} {m('sys_us_per_op'):5.2f}         | {pct(m('forwarded_share'), 4)} | "
                   f"{busy:>17} {pct(m('client_busy'), 6)}"
-                  + (f"  [errors {sum(r['errors'] for r in rs):.0f}]" if any(r["errors"] for r in rs) else ""),
+                  + (f"  [errors {sum(r['errors'] for r in rs):.0f}]" if any(r["errors"] for r in rs) else "")
+                  + (f"  [misses {sum(r['misses'] for r in rs):.0f}]" if any(r["misses"] for r in rs) else ""),
                   file=out)
         o, n = hop["owner"], hop["non-owner"]
         tps_o, tps_n = med([r["tps"] for r in o]), med([r["tps"] for r in n])
         lat_o, lat_n = med([r["avg_us"] for r in o]), med([r["avg_us"] for r in n])
         cpu_o, cpu_n = med([r["cpu_us_per_op"] for r in o]), med([r["cpu_us_per_op"] for r in n])
-        print(f"hop: non-owner/owner ops/s ratio {tps_n / tps_o:.2f}; mean latency +{lat_n - lat_o:.0f}us "
-              f"({lat_n / lat_o:.2f}x); server CPU +{cpu_n - cpu_o:.2f}us per forwarded op ({cpu_n / cpu_o:.2f}x)",
-              file=out)
+        print(f"      runs (ops/s): owner " + " ".join(f"{r['tps']:.0f}" for r in o) + " | non-owner "
+              + " ".join(f"{r['tps']:.0f}" for r in n), file=out)
+        line = (f"hop {'secret' if secret else 'plain'} depth {depth}: non-owner/owner ops/s ratio {tps_n / tps_o:.2f}; "
+                f"mean latency +{lat_n - lat_o:.0f}us ({lat_n / lat_o:.2f}x); server CPU +{cpu_n - cpu_o:.2f}us per "
+                f"forwarded op ({cpu_n / cpu_o:.2f}x)")
+        print(line, file=out)
+        hop_lines.append(line)
+    for line in hop_lines:
+        print(line, file=out)
 
     r16 = ratios.get(16)
     print(f"cluster ratio {r16:.2f}" if r16 else "cluster ratio n/a", file=out)

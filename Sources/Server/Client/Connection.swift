@@ -402,18 +402,20 @@ final class Connection: EventHandler {
 
     /// A place in this client's answers for work that other nodes will answer.
     func openSlot() -> AnswerSlot {
-        let slot = AnswerSlot()
+        let slot = spareSlots.popLast() ?? AnswerSlot()
         slots.append(slot)
         return slot
     }
+
+    /// Slots written out, for the next forwards: a slot is done only when its work has no
+    /// part left to answer, so nothing writes to it after it leaves the queue.
+    private var spareSlots: [AnswerSlot] = []
 
     /// An answer known now (a cluster command answered here): after everything before it.
     func answerNow(_ body: (inout OutputBuffer) -> Void) {
         if hasSlots { body(&slots[slots.count - 1].trailing) } else { body(&output) }
     }
 
-    /// A slot finished: every slot done at the front leaves, in order; reading resumes if it
-    /// had stopped at the forward limit.
     /// After a refusal: counters, and the item an oversized `set`/`ms` leaves stale is deleted
     /// here and, when another node owns the key, on its owner too (memcached deletes it).
     private func afterReject(_ response: StaticString, _ bytes: UnsafeRawBufferPointer) {
@@ -423,6 +425,8 @@ final class Connection: EventHandler {
         }
     }
 
+    /// A slot finished: every slot done at the front leaves, in order; reading resumes if it
+    /// had stopped at the forward limit.
     func slotDone() {
         guard !isClosed else { return }
         while slotsHead < slots.count && slots[slotsHead].done {
@@ -430,6 +434,10 @@ final class Connection: EventHandler {
             output.append(slot.answer.bytes)
             output.append(slot.trailing.bytes)
             slotsHead += 1
+            if spareSlots.count < 64 {
+                slot.reset()
+                spareSlots.append(slot)
+            }
         }
         if slotsHead == slots.count {
             slots.removeAll(keepingCapacity: true)

@@ -91,6 +91,15 @@ final class AnswerSlot {
     var answer = OutputBuffer(capacity: 256)
     var trailing = OutputBuffer(capacity: 256)
     var done = false
+
+    /// Empty again, for reuse by the same connection.
+    func reset() {
+        answer.removeAll()
+        trailing.removeAll()
+        answer.shrinkIfLarger(than: 64 * 1024, to: 256)
+        trailing.shrinkIfLarger(than: 64 * 1024, to: 256)
+        done = false
+    }
 }
 
 /// The answer to a split multi-get: one slot per key in the client's order, filled by the local

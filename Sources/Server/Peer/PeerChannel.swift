@@ -210,8 +210,7 @@ final class PeerChannel: EventHandler {
             let chunk = maxFrame + PeerFrameCodec.headerSize
             while offset < frames.count {
                 let n = min(chunk, frames.count - offset)
-                let record = s.seal(UnsafeRawBufferPointer(rebasing: frames.bytes[offset..<(offset + n)]))
-                record.withUnsafeBytes { wireOut.append($0) }
+                s.seal(UnsafeRawBufferPointer(rebasing: frames.bytes[offset..<(offset + n)])) { wireOut.append($0) }
                 offset += n
             }
             sealer = s
@@ -290,22 +289,23 @@ final class PeerChannel: EventHandler {
             case .ready where opener != nil:
                 // Open every whole record into the plaintext stream, then take frames from it.
                 while fd >= 0 && wireIn.unreadCount > 0 {
-                    switch opener!.open(wireIn.unread) {
+                    let outcome = opener!.open(wireIn.unread) { plain in
+                        if plainStart == plainIn.count {
+                            plainIn.removeAll(keepingCapacity: true)
+                        } else if plainStart > 0 {
+                            plainIn.removeFirst(plainStart)
+                        }
+                        plainStart = 0
+                        plainIn.append(contentsOf: plain)
+                    }
+                    switch outcome {
                     case .needMoreData:
                         break
                     case .invalid(let reason):
                         fail("sealed input refused: \(reason)", counter: .authFailure)
                         return
-                    case .record(let plain, let consumed):
+                    case .opened(let consumed):
                         wireIn.start += consumed
-                        if plainStart == plainIn.count {
-                            plainIn = plain
-                            plainStart = 0
-                        } else {
-                            plainIn.removeFirst(plainStart)
-                            plainStart = 0
-                            plainIn += plain
-                        }
                         continue
                     }
                     break

@@ -29,12 +29,8 @@ final class PeerLink: PeerChannelDelegate {
     private var channel: PeerChannel?
     private var backoffUntil: UInt64 = 0
     private var backoffMillis: UInt64 = 50
-    private var nextID: UInt64 = 1
-    private var pending: [UInt64: Pending] = [:]
-    /// Request ids in the order sent (some already answered): the oldest outstanding is the
-    /// first one still in `pending`.
-    private var order: [UInt64] = []
-    private var orderHead = 0
+    /// Requests in flight by id (ids in send order).
+    private var pending = PendingWindow<Pending>()
     /// Requests accepted while the channel connects, sent once it is ready.
     private var queued: [(id: UInt64, bytes: [UInt8])] = []
     /// Connections that stopped reading because this link was full.
@@ -52,7 +48,7 @@ final class PeerLink: PeerChannelDelegate {
     var isReady: Bool { channel?.isReady ?? false }
     var inFlight: Int { pending.count }
     /// As many requests in flight as a link may have: wait (`waitForRoom`) before sending more.
-    var isFull: Bool { pending.count >= worker.cluster.maxLinkInFlight }
+    var isFull: Bool { pending.count >= worker.cluster.maxLinkInFlight || pending.span >= 4 * worker.cluster.maxLinkInFlight }
 
     /// Queues one forwarded command (its bytes, line and data block, as the client sent them).
     func send(_ bytes: UnsafeRawBufferPointer, work: ForwardWork, part: Int) -> SendResult {
@@ -61,11 +57,8 @@ final class PeerLink: PeerChannelDelegate {
         if channel == nil {
             guard now >= backoffUntil, open() else { return .unavailable }
         }
-        guard pending.count < worker.cluster.maxLinkInFlight else { return .full }
-        let id = nextID
-        nextID += 1
-        pending[id] = Pending(work: work, part: part, sentAt: now)
-        order.append(id)
+        guard !isFull else { return .full }
+        let id = pending.append(Pending(work: work, part: part, sentAt: now))
         if let channel, channel.isReady {
             channel.send(PeerFrameHeader(type: .forward, requestID: id, epoch: worker.viewEpoch), bytes)
         } else {
@@ -104,7 +97,7 @@ final class PeerLink: PeerChannelDelegate {
         worker.logger.info("peer link to \(peer.peerEndpoint) open")
         let waiting = queued
         queued.removeAll()
-        for q in waiting where pending[q.id] != nil {
+        for q in waiting where pending.contains(q.id) {
             q.bytes.withUnsafeBytes { channel.send(PeerFrameHeader(type: .forward, requestID: q.id, epoch: worker.viewEpoch), $0) }
         }
     }
@@ -114,7 +107,7 @@ final class PeerLink: PeerChannelDelegate {
         switch header.type {
         case .answer:
             // An answer to a request that timed out meanwhile is dropped.
-            guard let p = pending.removeValue(forKey: header.requestID) else { return }
+            guard let p = pending.remove(header.requestID) else { return }
             p.work.answered(part: p.part, payload)
             wakeWaiters()
         case .pong:
@@ -141,12 +134,7 @@ final class PeerLink: PeerChannelDelegate {
     /// The worker's periodic check: an overdue answer fails the link; an idle link pings.
     func tick(now: UInt64) {
         guard let channel, !retired else { return }
-        while orderHead < order.count && pending[order[orderHead]] == nil { orderHead += 1 }
-        if orderHead > 1024 && orderHead * 2 > order.count {
-            order.removeFirst(orderHead)
-            orderHead = 0
-        }
-        if orderHead < order.count, let oldest = pending[order[orderHead]], now > oldest.sentAt,
+        if let oldest = pending.oldest, now > oldest.sentAt,
             now - oldest.sentAt > worker.cluster.peerTimeoutMillis
         {
             channel.close(reason: "no answer within \(worker.cluster.peerTimeoutMillis) ms")
@@ -167,18 +155,17 @@ final class PeerLink: PeerChannelDelegate {
     // MARK: - Failure
 
     private func failAll() {
-        let failed = pending
-        pending.removeAll()
-        order.removeAll()
-        orderHead = 0
-        queued.removeAll()
         // In send order, so a connection's answers stay in order.
-        for (_, p) in failed.sorted(by: { $0.key < $1.key }) { p.work.failed(part: p.part, counters: worker.cluster.counters) }
+        let failed = pending.removeAll()
+        queued.removeAll()
+        for p in failed { p.work.failed(part: p.part, counters: worker.cluster.counters) }
         wakeWaiters(all: true)
     }
 
     private func wakeWaiters(all: Bool = false) {
-        guard !waiters.isEmpty, all || pending.count <= worker.cluster.maxLinkInFlight / 2 else { return }
+        guard !waiters.isEmpty,
+            all || (pending.count <= worker.cluster.maxLinkInFlight / 2 && pending.span < 4 * worker.cluster.maxLinkInFlight)
+        else { return }
         let woken = waiters
         waiters.removeAll()
         for connection in woken { connection.resumeAfterBackpressure() }
