@@ -52,6 +52,19 @@ extension IntegrationSuite {
             #expect(try cluster.nodes[0].connect().call("set k 0 0 1\r\nx\r\n") == "STORED")
         }
 
+        @Test("a connection to the peer port that never says hello is closed after the handshake deadline and counted")
+        func silentPeerConnection() throws {
+            let cluster = try ClusterProcess.start(nodes: 2, extraArguments: ["--peer-timeout", "300ms"])
+            defer { cluster.stop() }
+            let before = try Self.counter(cluster.nodes[0], "peer_protocol_errors")
+            let started = Date()
+            let silent = try TestClient(port: cluster.peerPorts[0])
+            #expect(try silent.waitForClose(timeout: 5) != nil, "a silent peer connection must not be held for ever")
+            let took = Date().timeIntervalSince(started)
+            #expect(took >= 0.9 && took < 3, "closed after \(took) s (deadline: max(peer_timeout, 1 s))")
+            #expect(try Self.eventually(2) { try Self.counter(cluster.nodes[0], "peer_protocol_errors") == before + 1 })
+        }
+
         @Test("peer frames on the client port reach no peer operation")
         func peerFramesOnTheClientPort() throws {
             let cluster = try ClusterProcess.start(nodes: 2)

@@ -204,6 +204,7 @@ final class Worker: EventHandler, PeerChannelHost {
     func checkLinkTimeouts() {
         let now = nowMillis
         for link in links.values { link.tick(now: now) }
+        for session in Array(sessions.values) { session.channel.checkHandshake(now: now, limit: cluster.handshakeTimeoutMillis) }
     }
 
     func sessionClosed(_ session: PeerSession) {

@@ -18,6 +18,8 @@ final class ClusterState: Sendable {
     let incarnation: UInt64
     let replicas: Int
     let peerTimeoutMillis: UInt64
+    /// A link whose handshake is not done this long after the connection is closed.
+    let handshakeTimeoutMillis: UInt64
     /// Largest peer frame payload accepted.
     let maxFrame: Int
     /// Forwarded requests one client connection may have in flight.
@@ -89,6 +91,7 @@ final class ClusterState: Sendable {
             throw ConfigurationError("seeds: \(error.message)")
         }
         replicas = c.replicas
+        handshakeTimeoutMillis = max(UInt64(c.peerTimeout), 1000)
         peerTimeoutMillis = UInt64(c.peerTimeout)
         maxFrame = c.maxFrame > 0 ? c.maxFrame : c.maxItemSize + 64 * 1024
         maxForwards = c.maxForwards

@@ -166,6 +166,8 @@ final class MembershipCoordinator: EventHandler, PeerChannelHost, PeerChannelDel
     /// Every 100 ms: reopen control links that failed.
     func tick() {
         guard !stopping else { return }
+        let now = nowMillis
+        for link in Array(links.values) { link.channel?.checkHandshake(now: now, limit: cluster.handshakeTimeoutMillis) }
         reconnect()
     }
 

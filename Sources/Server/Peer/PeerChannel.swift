@@ -139,6 +139,23 @@ final class PeerChannel: EventHandler {
         }
         readEvent?.add()
         lastReceived = host.nowMillis
+        openedAt = lastReceived
+    }
+
+    /// When the connection was made (monotonic ms).
+    private var openedAt: UInt64 = 0
+
+    /// The handshake must be done within `limit` ms of the connection: a peer that connects and
+    /// says nothing (or stops halfway) is closed, so it cannot hold a socket for ever. Counted
+    /// on the accepting side: no hello is a protocol error, no proof an authentication failure.
+    func checkHandshake(now: UInt64, limit: UInt64) {
+        guard fd >= 0, now > openedAt, now - openedAt > limit else { return }
+        switch state {
+        case .awaitingHello: fail("no hello within \(limit) ms", counter: .protocolError)
+        case .awaitingAuth: fail("no proof within \(limit) ms", counter: .authFailure)
+        case .connecting, .awaitingAck: fail("no handshake within \(limit) ms", counter: nil)
+        case .ready, .closed: break
+        }
     }
 
     static func randomChallenge() -> [UInt8] {

@@ -134,6 +134,8 @@ final class PeerLink: PeerChannelDelegate {
     /// The worker's periodic check: an overdue answer fails the link; an idle link pings.
     func tick(now: UInt64) {
         guard let channel, !retired else { return }
+        channel.checkHandshake(now: now, limit: worker.cluster.handshakeTimeoutMillis)
+        guard self.channel === channel else { return }
         if let oldest = pending.oldest, now > oldest.sentAt,
             now - oldest.sentAt > worker.cluster.peerTimeoutMillis
         {
