@@ -231,7 +231,8 @@ struct UncheckedBox<T>: @unchecked Sendable {
     init(_ value: T) { self.value = value }
 }
 
-/// Runs a closure every time its timer fires (clock tick, expiry sweep). Listener thread only.
+/// Runs a closure every time its event fires: the listener's clock tick and sweep, a worker's
+/// link checks and end-of-pass flush, the coordinator's tick. On the thread of the event's base.
 final class PeriodicHandler: EventHandler {
     private let body: () -> Void
     var event: IOEvent?

@@ -109,7 +109,7 @@ import Testing
             let prefix = Array(bytes[0..<n])
             #expect(throws: PeerHandshake.Malformed.self) { try prefix.withUnsafeBytes { try PeerHandshake.decodeHello($0) } }
         }
-        var generator = SeededGenerator(seed: 11)
+        var generator = SplitMix64(state: 11)
         for _ in 0..<2000 {
             var garbled = bytes
             garbled[Int.random(in: 4..<garbled.count, using: &generator)] = UInt8.random(in: 0...255, using: &generator)
@@ -215,18 +215,5 @@ import Testing
         let aboutMe = m.merge([Member(address: address("127.0.0.1:11211"), state: .dead, incarnation: 99)], epoch: 7)
         #expect(!aboutMe)
         #expect(m.member(address("127.0.0.1:11211"))?.state == .alive)
-    }
-}
-
-/// A small deterministic generator for the garbling test.
-struct SeededGenerator: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed &+ 0x9E37_79B9_7F4A_7C15 }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }

@@ -45,7 +45,7 @@ extension Ring {
 }
 
 /// A small deterministic generator (tests must not depend on the run).
-struct SplitMix64 {
+struct SplitMix64: RandomNumberGenerator {
     var state: UInt64
     mutating func next() -> UInt64 {
         state &+= 0x9E37_79B9_7F4A_7C15

@@ -242,6 +242,13 @@ extension IntegrationSuite {
             }
             let took = Date().timeIntervalSince(started)
             #expect(joined, "every node shows 4 members within 1 s (\(took) s)\n\(cluster.logExcerpts)\n\(fourth.logExcerpt)")
+            // The newcomer adopts the cluster's epoch: every node ends at the same one, above 0.
+            var epochs: [String] = []
+            let sameEpoch = try Self.eventually(1) {
+                epochs = try nodes.map { try Self.stats($0)["membership_epoch"] ?? "-" }
+                return Set(epochs).count == 1 && epochs[0] != "0"
+            }
+            #expect(sameEpoch, "membership epochs \(epochs)")
             let keys = (0..<1000).map { "route\($0)" }
             let routes = try nodes.map { try ClusterProcess.routes(keys, via: $0.connect()) }
             for r in routes.dropFirst() { #expect(r == routes[0], "cluster route differs between nodes") }

@@ -72,7 +72,7 @@ final class Worker: EventHandler, PeerChannelHost {
     /// Peer connections other nodes opened to this worker.
     private var sessions: [ObjectIdentifier: PeerSession] = [:]
     private var tickTimer: IOEvent?
-    private var ticker: LinkTimeoutChecker?
+    private var ticker: PeriodicHandler?
     private var scratch = OutputBuffer(capacity: 4 * 1024)
     private var wakeup: Wakeup?
     private var connections: [Int32: Connection] = [:]
@@ -101,12 +101,12 @@ final class Worker: EventHandler, PeerChannelHost {
         mailbox.attach(wakeup)
         if let cluster = context.cluster {
             adopt(cluster.view)
-            let checker = LinkTimeoutChecker(worker: self)
+            let checker = PeriodicHandler { [unowned self] in self.checkLinkTimeouts() }
             let timer = try IOEvent(base: base, fd: -1, kind: [], persist: true, handler: checker)
             timer.add(timeoutMicros: Int(min(cluster.peerTimeoutMillis / 4, 100)) * 1000)
             tickTimer = timer
             ticker = checker
-            let flushHandler = LinkFlushHandler(worker: self)
+            let flushHandler = PeriodicHandler { [unowned self] in self.flushDirtyChannels() }
             linkFlusher = try IOEvent(base: base, fd: -1, kind: [], persist: false, handler: flushHandler)
             linkFlushHandler = flushHandler
         }
@@ -117,7 +117,7 @@ final class Worker: EventHandler, PeerChannelHost {
     private var dirtyChannels: [PeerChannel] = []
     private var dirtyConnections: [Connection] = []
     private var linkFlusher: IOEvent?
-    private var linkFlushHandler: LinkFlushHandler?
+    private var linkFlushHandler: PeriodicHandler?
     private var linkFlushPending = false
 
     // MARK: - PeerChannelHost
@@ -325,24 +325,4 @@ final class Worker: EventHandler, PeerChannelHost {
             }
         }
     }
-}
-
-/// The worker's periodic check of its peer links (timeouts, pings).
-final class LinkTimeoutChecker: EventHandler {
-    unowned(unsafe) let worker: Worker
-    init(worker: Worker) {
-        self.worker = worker
-        super.init()
-    }
-    override func handleEvent(_ fd: Int32, _ kind: EventKind) { worker.checkLinkTimeouts() }
-}
-
-/// Runs the worker's end-of-pass write of its peer links.
-final class LinkFlushHandler: EventHandler {
-    unowned(unsafe) let worker: Worker
-    init(worker: Worker) {
-        self.worker = worker
-        super.init()
-    }
-    override func handleEvent(_ fd: Int32, _ kind: EventKind) { worker.flushDirtyChannels() }
 }

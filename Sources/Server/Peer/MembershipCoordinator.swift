@@ -54,14 +54,14 @@ final class MembershipCoordinator: EventHandler, PeerChannelHost, PeerChannelDel
         self.membership = cluster.initialMembership
         super.init()
         wakeup = try Wakeup(base: base, handler: self)
-        let ticker = CoordinatorTicker(coordinator: self)
+        let ticker = PeriodicHandler { [unowned self] in self.tick() }
         let t = try IOEvent(base: base, fd: -1, kind: [], persist: true, handler: ticker)
         t.add(timeoutMicros: 100_000)
         timer = t
         self.ticker = ticker
     }
 
-    private var ticker: CoordinatorTicker?
+    private var ticker: PeriodicHandler?
 
     /// Starts the control links to the members the node starts with.
     func start(workers: [WorkerMailbox]) {
@@ -106,6 +106,7 @@ final class MembershipCoordinator: EventHandler, PeerChannelHost, PeerChannelDel
 
     private func learn(_ members: [Member], epoch: UInt64, from: NodeAddress, introduced incarnation: UInt64?) {
         guard !stopping else { return }
+        let epochBefore = membership.epoch
         var changed = false
         if let incarnation, membership.member(from) == nil {
             // Met first hand: a new member, one change this node originates.
@@ -119,15 +120,23 @@ final class MembershipCoordinator: EventHandler, PeerChannelHost, PeerChannelDel
                 logger.notice("member \(m.address.advertise) joined (learned from \(from.advertise))")
             }
         }
-        if changed { publish() }
+        if changed {
+            publish()
+        } else if membership.epoch != epochBefore {
+            // Same members, a later epoch (a joining node adopting the cluster's): this node's
+            // view and the frames it sends carry it; nothing to tell the others.
+            publish(news: false)
+        }
     }
 
-    /// A new view for everyone on this node, and the news for every other member.
-    private func publish() {
-        cluster.counters.membershipChanges.add(1, ordering: .relaxed)
+    /// A new view for everyone on this node and, when the members changed (`news`), the news
+    /// for every other member.
+    private func publish(news: Bool = true) {
         let view = ClusterView(membership)
         cluster.publish(view)
         for mailbox in workers { mailbox.post(.view(view)) }
+        guard news else { return }
+        cluster.counters.membershipChanges.add(1, ordering: .relaxed)
         logger.notice("membership epoch \(view.epoch): \(view.members.count) members, ring digest \(view.ring.digest)")
         syncLinks()
         let list = PeerHandshake.encodeMembers(view.members)
@@ -219,14 +228,4 @@ final class MembershipCoordinator: EventHandler, PeerChannelHost, PeerChannelDel
         link.backoff = min(link.backoff * 2, 2000)
         if !stopping { logger.info("control link to \(link.peer.advertise) closed: \(reason)") }
     }
-}
-
-/// The coordinator's 100 ms timer.
-final class CoordinatorTicker: EventHandler {
-    unowned(unsafe) let coordinator: MembershipCoordinator
-    init(coordinator: MembershipCoordinator) {
-        self.coordinator = coordinator
-        super.init()
-    }
-    override func handleEvent(_ fd: Int32, _ kind: EventKind) { coordinator.tick() }
 }
