@@ -120,7 +120,8 @@ public struct Membership: Sendable {
     @discardableResult
     public mutating func apply(_ news: Member) -> Bool {
         guard applyNews(news) else { return false }
-        epoch += 1
+        // Saturating: a peer's epoch is taken as it comes (`observe`), and must never trap here.
+        if epoch < .max { epoch += 1 }
         return true
     }
 
@@ -129,6 +130,9 @@ public struct Membership: Sendable {
     /// `alive` is the join completing. An unknown member is added. Whether anything changed.
     mutating func applyNews(_ news: Member) -> Bool {
         guard let i = members.firstIndex(where: { $0.address.advertise == news.address.advertise }) else {
+            // A newcomer whose ring name another member has (`[::1]:1` and `[::1:1]:11211` both
+            // hash as `::1:1`) would make two ring nodes one: refused, as at start.
+            guard !members.contains(where: { $0.address.ringName == news.address.ringName }) else { return false }
             members.append(news)
             members.sort { $0.address < $1.address }
             return true

@@ -8,8 +8,9 @@ import Foundation
 ///   on a proof it receives, so an operator rotates by adding the new secret second everywhere,
 ///   then first, then removing the old one (memberlist's keyring).
 /// - Proofs: HMAC-SHA256 under `HKDF(secret, "ringcache peer auth")` over the role, both
-///   challenges and both identities, so a proof answers exactly this handshake.
-/// - Sealing keys: `HKDF(secret, salt: both challenges, info: direction)`, fresh for every link
+///   challenges, both identities and the transcript (a digest of both hellos), so a proof
+///   answers exactly this handshake and nothing a hello says can be changed on the way.
+/// - Sealing keys: `HKDF(secret, salt: both challenges and the transcript, info: direction)`, fresh for every link
 ///   and each direction, so a record captured from one link means nothing on another.
 ///
 /// Pure computation; any thread.
@@ -33,35 +34,38 @@ public struct PeerKeys: @unchecked Sendable {
         case acceptor = 2
     }
 
-    /// The proof `role` sends with secret number `index`.
+    /// The proof `role` sends with secret number `index`. `transcript` is
+    /// `PeerHandshake.transcript(hello:ack:)`: the proof covers everything both hellos say
+    /// (members, epoch, incarnation, lane, version), so a hello altered on the way fails.
     public func proof(_ role: Role, secret index: Int = 0, openerChallenge: [UInt8], acceptorChallenge: [UInt8],
-                      opener: String, acceptor: String) -> [UInt8] {
+                      opener: String, acceptor: String, transcript: [UInt8]) -> [UInt8] {
         let authKey = HKDF<SHA256>.deriveKey(
             inputKeyMaterial: secrets[index], info: Array("ringcache peer auth v1".utf8), outputByteCount: 32)
         var message: [UInt8] = [role.rawValue]
         message += openerChallenge
         message += acceptorChallenge
-        message += Array(opener.utf8) + [0] + Array(acceptor.utf8)
+        message += Array(opener.utf8) + [0] + Array(acceptor.utf8) + [0]
+        message += transcript
         return Array(HMAC<SHA256>.authenticationCode(for: message, using: authKey))
     }
 
     /// The index of the secret that makes `proof` valid, or nil (a wrong secret, or a forgery).
     public func verify(_ proof: [UInt8], _ role: Role, openerChallenge: [UInt8], acceptorChallenge: [UInt8],
-                       opener: String, acceptor: String) -> Int? {
+                       opener: String, acceptor: String, transcript: [UInt8]) -> Int? {
         guard proof.count == PeerKeys.proofSize else { return nil }
         for index in secrets.indices {
-            let expected = self.proof(role, secret: index, openerChallenge: openerChallenge,
-                                      acceptorChallenge: acceptorChallenge, opener: opener, acceptor: acceptor)
+            let expected = self.proof(role, secret: index, openerChallenge: openerChallenge, acceptorChallenge: acceptorChallenge,
+                                      opener: opener, acceptor: acceptor, transcript: transcript)
             if constantTimeEquals(expected, proof) { return index }
         }
         return nil
     }
 
     /// The two sealing keys of one link, from the secret both sides proved with.
-    public func sessionKeys(secret index: Int, openerChallenge: [UInt8], acceptorChallenge: [UInt8])
+    public func sessionKeys(secret index: Int, openerChallenge: [UInt8], acceptorChallenge: [UInt8], transcript: [UInt8])
         -> (openerToAcceptor: PeerSessionKey, acceptorToOpener: PeerSessionKey)
     {
-        let salt = openerChallenge + acceptorChallenge
+        let salt = openerChallenge + acceptorChallenge + transcript
         func key(_ direction: String) -> PeerSessionKey {
             PeerSessionKey(HKDF<SHA256>.deriveKey(
                 inputKeyMaterial: secrets[index], salt: salt, info: Array("ringcache peer seal v1 \(direction)".utf8),

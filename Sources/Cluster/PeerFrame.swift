@@ -4,7 +4,7 @@
 /// ```
 ///  0  u32  body length: the bytes after this field (20 + payload), at most max_frame + 20
 ///  4  u8   type (PeerFrameType)
-///  5  u8   flags (per type; 0 today)
+///  5  u8   flags (per type: `PeerFrameFlags`)
 ///  6  u16  reserved, 0
 ///  8  u64  request id: an answer carries the id of its request; 0 where there is none
 /// 16  u64  membership epoch of the sender (0 in the hello frames, which carry it inside)
@@ -43,6 +43,14 @@ public enum PeerFrameType: UInt8, Sendable, CaseIterable {
     case transferAck = 19
     case digest = 20
     case digestAck = 21
+}
+
+/// Bits of a frame header's `flags`.
+public enum PeerFrameFlags {
+    /// On an `answer`: more of it follows in the next `answer` frames with the same request id;
+    /// the last one has this bit clear. An answer longer than `max_frame` (a multi-get of large
+    /// values) travels this way, so no single frame is over the limit.
+    public static let continued: UInt8 = 0x01
 }
 
 /// A decoded frame header.

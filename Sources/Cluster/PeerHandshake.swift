@@ -1,3 +1,4 @@
+@preconcurrency import Crypto
 /// The peer handshake: what each side of a new link says about itself, and the member lists
 /// that ride on it (and on `members` frames).
 ///
@@ -120,6 +121,18 @@ public enum PeerHandshake {
     }
 
     // MARK: hello / helloAck
+
+    /// SHA-256 over both hellos as encoded (the ack without its proof, which covers this): what
+    /// the proofs sign. Both sides compute it from the hellos they decoded or sent; `decodeHello`
+    /// and `encode` round-trip exactly, so both get the same bytes.
+    public static func transcript(hello: PeerHelloInfo, ack: PeerHelloInfo) -> [UInt8] {
+        var unproved = ack
+        unproved.proof = []
+        var hasher = SHA256()
+        hasher.update(data: encode(hello))
+        hasher.update(data: encode(unproved))
+        return Array(hasher.finalize())
+    }
 
     public static func encode(_ info: PeerHelloInfo) -> [UInt8] {
         var w = PeerWireWriter()

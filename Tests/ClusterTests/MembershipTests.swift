@@ -97,4 +97,19 @@ import Testing
         #expect(m.members.first?.address.advertise == "127.0.0.0:11211")
         #expect(m.ringNodes.count == 3)
     }
+
+    /// News from peers can never crash the node: a newcomer with another member's ring name is
+    /// refused (the ring would need both), and the epoch saturates at its maximum.
+    @Test func hostileNewsNeitherMergesRingNamesNorOverflowsTheEpoch() throws {
+        var m = try Membership(local: address("[::1]:1"), seeds: [])
+        let clash = m.apply(Member(address: address("[::1:1]:11211")))
+        #expect(!clash, "same ring name ::1:1")
+        #expect(m.members.count == 1)
+        _ = m.makeRing()
+        m.observe(epoch: .max)
+        let added = m.apply(Member(address: address("127.0.0.1:11212")))
+        #expect(added)
+        #expect(m.epoch == .max)
+        _ = m.makeRing()
+    }
 }

@@ -131,24 +131,50 @@ import Testing
 
     static let oChallenge = Array(repeating: UInt8(1), count: 32)
     static let aChallenge = Array(repeating: UInt8(2), count: 32)
+    static let transcript = Array(repeating: UInt8(3), count: 32)
 
     @Test func proofsNeedTheSecretAndAnswerOnlyThisHandshake() {
         let keys = PeerKeys(secrets: [Array("new secret, sixteen+".utf8), Array("old secret, sixteen+".utf8)])
         let oldOnly = PeerKeys(secrets: [Array("old secret, sixteen+".utf8)])
         let wrong = PeerKeys(secrets: [Array("wrong secret, 16+ bytes".utf8)])
-        let proof = oldOnly.proof(.acceptor, openerChallenge: Self.oChallenge, acceptorChallenge: Self.aChallenge, opener: "a", acceptor: "b")
+        let proof = oldOnly.proof(.acceptor, openerChallenge: Self.oChallenge, acceptorChallenge: Self.aChallenge, opener: "a", acceptor: "b", transcript: Self.transcript)
         // Rotation: a node with both secrets accepts a proof made with the second.
-        #expect(keys.verify(proof, .acceptor, openerChallenge: Self.oChallenge, acceptorChallenge: Self.aChallenge, opener: "a", acceptor: "b") == 1)
-        #expect(wrong.verify(proof, .acceptor, openerChallenge: Self.oChallenge, acceptorChallenge: Self.aChallenge, opener: "a", acceptor: "b") == nil)
+        #expect(keys.verify(proof, .acceptor, openerChallenge: Self.oChallenge, acceptorChallenge: Self.aChallenge, opener: "a", acceptor: "b", transcript: Self.transcript) == 1)
+        #expect(wrong.verify(proof, .acceptor, openerChallenge: Self.oChallenge, acceptorChallenge: Self.aChallenge, opener: "a", acceptor: "b", transcript: Self.transcript) == nil)
         // Another role, challenge or identity: not valid.
-        #expect(keys.verify(proof, .opener, openerChallenge: Self.oChallenge, acceptorChallenge: Self.aChallenge, opener: "a", acceptor: "b") == nil)
-        #expect(keys.verify(proof, .acceptor, openerChallenge: Self.aChallenge, acceptorChallenge: Self.oChallenge, opener: "a", acceptor: "b") == nil)
-        #expect(keys.verify(proof, .acceptor, openerChallenge: Self.oChallenge, acceptorChallenge: Self.aChallenge, opener: "a", acceptor: "c") == nil)
+        #expect(keys.verify(proof, .opener, openerChallenge: Self.oChallenge, acceptorChallenge: Self.aChallenge, opener: "a", acceptor: "b", transcript: Self.transcript) == nil)
+        #expect(keys.verify(proof, .acceptor, openerChallenge: Self.aChallenge, acceptorChallenge: Self.oChallenge, opener: "a", acceptor: "b", transcript: Self.transcript) == nil)
+        #expect(keys.verify(proof, .acceptor, openerChallenge: Self.oChallenge, acceptorChallenge: Self.aChallenge, opener: "a", acceptor: "c", transcript: Self.transcript) == nil)
+        // Another transcript (a hello changed on the way): not valid.
+        #expect(keys.verify(proof, .acceptor, openerChallenge: Self.oChallenge, acceptorChallenge: Self.aChallenge, opener: "a", acceptor: "b",
+                            transcript: Array(repeating: 4, count: 32)) == nil)
+    }
+
+    /// The transcript both sides compute: equal from the decoded hellos, different when
+    /// anything a hello says changes (members, epoch), and blind to the ack's proof.
+    @Test func theTranscriptCoversEverythingBothHellosSay() throws {
+        let a = try NodeAddress(parsing: "127.0.0.1:11211")
+        let b = try NodeAddress(parsing: "127.0.0.1:11212")
+        let hello = PeerHelloInfo(lane: .control, secured: true, node: a, bootID: 1, incarnation: 5, epoch: 3, ringDigest: "d",
+                                  challenge: Self.oChallenge, members: [Member(address: a), Member(address: b)])
+        var ack = PeerHelloInfo(lane: .control, secured: true, node: b, bootID: 2, incarnation: 6, epoch: 3, ringDigest: "d",
+                                challenge: Self.aChallenge, members: [Member(address: a), Member(address: b)])
+        let t = PeerHandshake.transcript(hello: hello, ack: ack)
+        let decodedHello = try PeerHandshake.encode(hello).withUnsafeBytes { try PeerHandshake.decodeHello($0) }
+        ack.proof = Array(repeating: 9, count: PeerKeys.proofSize)
+        let decodedAck = try PeerHandshake.encode(ack).withUnsafeBytes { try PeerHandshake.decodeHello($0) }
+        #expect(PeerHandshake.transcript(hello: decodedHello, ack: decodedAck) == t)
+        var fewer = hello
+        fewer.members = [Member(address: a)]
+        #expect(PeerHandshake.transcript(hello: fewer, ack: ack) != t)
+        var later = ack
+        later.epoch = .max
+        #expect(PeerHandshake.transcript(hello: hello, ack: later) != t)
     }
 
     static func pair() -> (PeerRecordSealer, PeerRecordOpener) {
         let keys = PeerKeys(secrets: [Array("a cluster secret of 16+ bytes".utf8)])
-        let session = keys.sessionKeys(secret: 0, openerChallenge: oChallenge, acceptorChallenge: aChallenge)
+        let session = keys.sessionKeys(secret: 0, openerChallenge: oChallenge, acceptorChallenge: aChallenge, transcript: transcript)
         return (PeerRecordSealer(key: session.openerToAcceptor, bootID: 77),
                 PeerRecordOpener(key: session.openerToAcceptor, peerBootID: 77, maxRecord: 1 << 16))
     }
@@ -182,7 +208,7 @@ import Testing
         }
         // Another link's keys (other challenges): nothing opens.
         let keys = PeerKeys(secrets: [Array("a cluster secret of 16+ bytes".utf8)])
-        let other = keys.sessionKeys(secret: 0, openerChallenge: Self.aChallenge, acceptorChallenge: Self.oChallenge)
+        let other = keys.sessionKeys(secret: 0, openerChallenge: Self.aChallenge, acceptorChallenge: Self.oChallenge, transcript: Self.transcript)
         var foreign = PeerRecordOpener(key: other.openerToAcceptor, peerBootID: 77, maxRecord: 1 << 16)
         guard case .invalid = records[0].withUnsafeBytes({ foreign.open($0) }) else { Issue.record("opened under another link's key"); return }
     }

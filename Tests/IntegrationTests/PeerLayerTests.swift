@@ -109,8 +109,11 @@ extension IntegrationSuite {
             let identity = try NodeAddress(parsing: "\(cluster.advertise(1))@\(cluster.peerPorts[1])")
             let peer = try RawPeer(port: cluster.peerPorts[0], identity: identity, secret: Self.secret)
             _ = try peer.handshake()
-            #expect(try peer.forward("set sealed 0 0 2\r\nok\r\n") == Array("STORED\r\n".utf8))
-            #expect(try peer.forward("get sealed\r\n", id: 2) == Array("VALUE sealed 0 2\r\nok\r\nEND\r\n".utf8))
+            // A key node 0 owns: a forward is served where it arrives, and the last check reads it
+            // through node 0's client port.
+            let sealed = try cluster.keysByOwner(prefix: "sealed", perNode: 1)[0][0]
+            #expect(try peer.forward("set \(sealed) 0 0 2\r\nok\r\n") == Array("STORED\r\n".utf8))
+            #expect(try peer.forward("get \(sealed)\r\n", id: 2) == Array("VALUE \(sealed) 0 2\r\nok\r\nEND\r\n".utf8))
             let captured = peer.sentRecords[0]
             let before = try Self.counter(cluster.nodes[0], "peer_auth_failures")
 
@@ -129,7 +132,7 @@ extension IntegrationSuite {
             // One flipped byte in a fresh record.
             let third = try RawPeer(port: cluster.peerPorts[0], identity: identity, secret: Self.secret)
             _ = try third.handshake()
-            var record = third.wire(PeerFrameHeader(type: .forward, requestID: 1), Array("delete sealed\r\n".utf8))
+            var record = third.wire(PeerFrameHeader(type: .forward, requestID: 1), Array("delete \(sealed)\r\n".utf8))
             record[record.count / 2] ^= 0x01
             try third.client.send(record)
             #expect(third.closedByNode())
@@ -137,7 +140,7 @@ extension IntegrationSuite {
 
             // None of it changed data, and the node serves.
             let client = try cluster.nodes[0].connect()
-            #expect(try client.call("get sealed\r\n", until: "END\r\n") == "VALUE sealed 0 2\r\nok\r\nEND\r\n")
+            #expect(try client.call("get \(sealed)\r\n", until: "END\r\n") == "VALUE \(sealed) 0 2\r\nok\r\nEND\r\n")
             #expect(try Self.stats(cluster.nodes[0])["members"] == "2")
         }
 
@@ -276,6 +279,58 @@ extension IntegrationSuite {
             #expect(try Self.eventually(2) { try owner.call("get \(key)\r\n", until: "END\r\n") == "END\r\n" })
         }
 
+        @Test("a multi-get answer larger than max_frame comes back whole through a non-owner (answers in several frames)")
+        func answerLargerThanAFrame() throws {
+            let cluster = try ClusterProcess.start(nodes: 2)
+            defer { cluster.stop() }
+            let keys = try cluster.keysByOwner(prefix: "huge", perNode: 6)[1]
+            let owner = try cluster.nodes[1].connect()
+            let value = String(repeating: "v", count: 400_000)
+            for key in keys { #expect(try owner.call("set \(key) 0 0 \(value.utf8.count)\r\n\(value)\r\n") == "STORED") }
+            // 6 x 400 KB = 2.4 MB, over the default max_frame (1 MiB + 64 KiB).
+            let client = try cluster.nodes[0].connect()
+            try client.send("get \(keys.joined(separator: " "))\r\n")
+            let answer = String(decoding: try client.readUntil("END\r\n", timeout: 20), as: UTF8.self)
+            let expected = keys.map { "VALUE \($0) 0 \(value.utf8.count)\r\n\(value)\r\n" }.joined() + "END\r\n"
+            #expect(answer == expected, "\(answer.count) bytes instead of \(expected.count)")
+            #expect(try Self.counter(cluster.nodes[0], "forward_errors") == 0)
+            #expect(try Self.counter(cluster.nodes[0], "peer_protocol_errors") == 0)
+            #expect(try Self.counter(cluster.nodes[1], "peer_protocol_errors") == 0)
+        }
+
+        @Test("a peer that sends forwards and never reads the answers costs bounded memory")
+        func peerThatNeverReads() throws {
+            let cluster = try ClusterProcess.start(nodes: 2, extraArguments: ["--peer-timeout", "60s"])
+            defer { cluster.stop() }
+            let key = try cluster.keysByOwner(prefix: "big", perNode: 1)[0][0]
+            let value = String(repeating: "x", count: 1_000_000)
+            #expect(try cluster.nodes[0].connect().call("set \(key) 0 0 \(value.utf8.count)\r\n\(value)\r\n") == "STORED")
+            let before = cluster.nodes[0].rss() ?? 0
+            let peer = try RawPeer(port: cluster.peerPorts[0], identity: try NodeAddress(parsing: "\(cluster.advertise(1))@\(cluster.peerPorts[1])"),
+                                   secret: nil)
+            _ = try peer.handshake()
+            // 1,000 gets of a 1 MB value: 1 GB of answers if the node kept queueing them.
+            var burst: [UInt8] = []
+            for id in 1...1000 { burst += peer.wire(PeerFrameHeader(type: .forward, requestID: UInt64(id)), Array("get \(key)\r\n".utf8)) }
+            try peer.client.send(burst)
+            usleep(1_500_000)
+            let grown = (cluster.nodes[0].rss() ?? 0) - before
+            #expect(grown < 200_000_000, "the node grew by \(grown / 1_000_000) MB for a peer that does not read")
+            #expect(try cluster.nodes[0].connect().call("get \(key)\r\n", until: "END\r\n").hasPrefix("VALUE"), "the node still serves")
+        }
+
+        @Test("quit behind a forwarded command: its answer is sent before the connection closes")
+        func quitWaitsForForwardedAnswers() throws {
+            let cluster = try ClusterProcess.start(nodes: 2)
+            defer { cluster.stop() }
+            let key = try cluster.keysByOwner(prefix: "q", perNode: 1)[1][0]
+            _ = try cluster.nodes[1].connect().call("set \(key) 0 0 2\r\nhi\r\n")
+            let client = try cluster.nodes[0].connect()
+            try client.send("get \(key)\r\nquit\r\n")
+            let all = try client.waitForClose(timeout: 5)
+            #expect(all.map { String(decoding: $0, as: UTF8.self) } == "VALUE \(key) 0 2\r\nhi\r\nEND\r\n")
+        }
+
         @Test("flush_all with a member down flushes the others and says so")
         func flushWithAMemberDown() throws {
             let cluster = try ClusterProcess.start(nodes: 3, extraArguments: ["--peer-timeout", "300ms"])
@@ -340,9 +395,11 @@ extension IntegrationSuite {
             let port = try freePort()
             let other = try freePort()
             let otherPeer = try freePort()
-            // localhost:<our port> is this node: 2 members, not 3.
+            let peerPort = try freePort()
+            // localhost:<our port> is this node: 2 members, not 3. (With @peerport: a free port may
+            // be above 55535, which has no default peer port.)
             let args = ServerTarget.current.standardArguments(
-                port: port, extra: ["--seeds", "localhost:\(port),127.0.0.1:\(other)@\(otherPeer)", "--peer-port", String(try freePort())])
+                port: port, extra: ["--seeds", "localhost:\(port)@\(peerPort),127.0.0.1:\(other)@\(otherPeer)", "--peer-port", String(peerPort)])
             let server = try ServerProcess.launch(.current, port: port, arguments: args)
             defer { server.stop() }
             try server.waitUntilAccepting(timeout: 10)

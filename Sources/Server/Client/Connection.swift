@@ -250,12 +250,17 @@ final class Connection: EventHandler {
                 }
             case .close(let response):
                 // memcached closes at once: the answers it still held are never sent.
+                // Behind forwarded commands the refusal waits its turn, and the close waits for
+                // their answers (a cluster node answers what it was asked before it closes).
                 if !hasSlots { output.truncate(to: max(stackStart, written)) }
-                if response.utf8CodeUnitCount > 0 { output.append(response) }
+                if response.utf8CodeUnitCount > 0 { answerNow { $0.append(response) } }
                 state = .closingAfterWrite
             }
             commandsInBatch += 1
-            if output.count - written > worker.maxOutputBuffer {
+            // Answers held behind a forwarded command count too (they grow in the last slot).
+            if output.count - written > worker.maxOutputBuffer
+                || (hasSlots && slots[slots.count - 1].trailing.count > worker.maxOutputBuffer)
+            {
                 worker.context.counters.outputOverflows.add(1, ordering: .relaxed)
                 worker.logger.info("closing connection \(fd) (\(info.peer)): unread answers exceed max_output_buffer")
                 close()
@@ -269,7 +274,7 @@ final class Connection: EventHandler {
     private func flush() {
         guard drainOutput() else { return }
         switch state {
-        case .closingAfterWrite: close()
+        case .closingAfterWrite: if !hasSlots { close() }
         case .dumping: continueDump()
         case .watching(let watcher): pullWatchOutput(watcher)
         default: break

@@ -171,19 +171,21 @@ final class Worker: EventHandler, PeerChannelHost {
     /// Routes by `view` from now on: links are kept for members that stay, opened on first use
     /// for new ones, and retired (failing what is in flight) for members that left.
     private func adopt(_ view: ClusterView) {
-        currentView = view
-        router = Router(ring: view.ring)
-        let identities = Set(view.members.map(\.address.advertise))
-        for (identity, link) in links where !identities.contains(identity) {
-            link.retire()
-            links[identity] = nil
-        }
+        // The new table and router first: connections that a retired link wakes route with the
+        // new ring through the new table.
         linksByIndex = view.ring.nodes.enumerated().map { i, node in
             if view.ring.isLocal(NodeIndex(i)) { return nil }
             if let link = links[node.advertise] { return link }
             let link = PeerLink(peer: node, worker: self)
             links[node.advertise] = link
             return link
+        }
+        currentView = view
+        router = Router(ring: view.ring)
+        let identities = Set(view.members.map(\.address.advertise))
+        for (identity, link) in links where !identities.contains(identity) {
+            links[identity] = nil
+            link.retire()
         }
     }
 

@@ -93,6 +93,10 @@ final class ClusterState: Sendable {
         replicas = c.replicas
         handshakeTimeoutMillis = max(UInt64(c.peerTimeout), 1000)
         peerTimeoutMillis = UInt64(c.peerTimeout)
+        if c.maxFrame > 0 && c.maxFrame < c.maxItemSize + 64 * 1024 {
+            throw ConfigurationError(
+                "max-frame \(c.maxFrame) is below the item size limit (-I \(c.maxItemSize)) + 64k: a forwarded set of the largest item would not fit")
+        }
         maxFrame = c.maxFrame > 0 ? c.maxFrame : c.maxItemSize + 64 * 1024
         maxForwards = c.maxForwards
         keys = try ClusterState.loadSecrets(c, environment: environment)

@@ -31,8 +31,11 @@ final class MembershipCoordinator: EventHandler, PeerChannelHost, PeerChannelDel
     let logger: Logger
     private let clock: CoarseClock
     private var membership: Membership
-    private let inbox = Mutex<[CoordinatorMessage]>([])
-    private var wakeup: Wakeup?
+    /// Messages from the workers, and whether the coordinator has stopped taking them. The
+    /// wake-up is signalled and closed under this lock, so a worker posting while the node
+    /// stops never writes to a closed (or reused) descriptor.
+    private let inbox = Mutex<(messages: [CoordinatorMessage], closed: Bool)>(([], false))
+    private nonisolated(unsafe) var wakeup: Wakeup?
     private var timer: IOEvent?
     private var workers: [WorkerMailbox] = []
     private var links: [String: ControlLink] = [:]
@@ -71,8 +74,11 @@ final class MembershipCoordinator: EventHandler, PeerChannelHost, PeerChannelDel
 
     /// From any thread.
     func post(_ message: CoordinatorMessage) {
-        inbox.withLock { $0.append(message) }
-        wakeup?.signal()
+        inbox.withLock { inbox in
+            guard !inbox.closed else { return }
+            inbox.messages.append(message)
+            wakeup?.signal()
+        }
     }
 
     /// The node is stopping: close the links, take no more messages.
@@ -82,15 +88,19 @@ final class MembershipCoordinator: EventHandler, PeerChannelHost, PeerChannelDel
         links.removeAll()
         timer?.free()
         timer = nil
-        wakeup?.close()
-        wakeup = nil
+        inbox.withLock { inbox in
+            inbox.closed = true
+            inbox.messages.removeAll()
+            wakeup?.close()
+            wakeup = nil
+        }
     }
 
     override func handleEvent(_ fd: Int32, _ kind: EventKind) {
-        wakeup?.drain()
-        let messages = inbox.withLock { q in
-            let all = q
-            q.removeAll()
+        let messages = inbox.withLock { inbox in
+            wakeup?.drain()
+            let all = inbox.messages
+            inbox.messages.removeAll()
             return all
         }
         for message in messages {
@@ -164,7 +174,13 @@ final class MembershipCoordinator: EventHandler, PeerChannelHost, PeerChannelDel
         let now = nowMillis
         for link in links.values where link.channel == nil && now >= link.retryAt {
             do {
-                link.channel = try PeerChannel(connectingTo: link.peer, lane: .control, host: self, delegate: self)
+                let opened = try PeerChannel(connectingTo: link.peer, lane: .control, host: self, delegate: self)
+                if opened.isClosed {
+                    link.retryAt = now + link.backoff
+                    link.backoff = min(link.backoff * 2, 2000)
+                } else {
+                    link.channel = opened
+                }
             } catch {
                 link.retryAt = now + link.backoff
                 link.backoff = min(link.backoff * 2, 2000)

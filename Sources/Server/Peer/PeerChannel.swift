@@ -76,6 +76,11 @@ final class PeerChannel: EventHandler {
     private var frames = OutputBuffer(capacity: 8 * 1024)
     private var wireOut = OutputBuffer(capacity: 8 * 1024)
     private var written = 0
+    /// The opener: the member it meant to reach; a helloAck from another identity is refused
+    /// (a reassigned address, or a seed that names a node otherwise than it names itself).
+    private var expected: NodeAddress?
+    /// Both hellos' digest, once both are known (secured links): what the proofs and keys bind.
+    private var transcript: [UInt8] = []
     private var sealer: PeerRecordSealer?
     private var opener: PeerRecordOpener?
     private var challenge: [UInt8]
@@ -87,6 +92,7 @@ final class PeerChannel: EventHandler {
     /// An opener to `peer`'s peer port, from this node's own address.
     init(connectingTo peer: NodeAddress, lane: PeerLane, host: PeerChannelHost, delegate: PeerChannelDelegate) throws(EventLoopError) {
         self.role = .opener
+        self.expected = peer
         self.lane = lane
         self.host = host
         self.delegate = delegate
@@ -240,6 +246,7 @@ final class PeerChannel: EventHandler {
                 written += n
             case .wouldBlock:
                 if let writeEvent, !writeEvent.isPending { writeEvent.add() }
+                resumeInputIfDrained()
                 return
             case .closed, .failed:
                 fail("connection closed while sending", counter: nil)
@@ -250,24 +257,50 @@ final class PeerChannel: EventHandler {
         written = 0
         wireOut.shrinkIfLarger(than: 1 << 20, to: 8 * 1024)
         if let writeEvent, writeEvent.isPending { writeEvent.remove() }
+        resumeInputIfDrained()
     }
 
     // MARK: - Receiving
 
     override func handleEvent(_ fd: Int32, _ kind: EventKind) {
-        if case .connecting = state, kind.contains(.write) {
-            if let error = Socket.connectResult(fd) {
-                fail("connect: \(error)", counter: nil)
-                return
+        // libevent calls us through an unretained pointer, and closing drops the owner's (the
+        // session's, the link's) reference: keep this object alive until the callback returns.
+        withExtendedLifetime(self) {
+            if case .connecting = state, kind.contains(.write) {
+                if let error = Socket.connectResult(fd) {
+                    fail("connect: \(error)", counter: nil)
+                    return
+                }
+                state = .awaitingAck
             }
-            state = .awaitingAck
+            if kind.contains(.write) { flush() }
+            if kind.contains(.read) { readInput() }
         }
-        if kind.contains(.write) { flush() }
-        if kind.contains(.read) { readInput() }
+    }
+
+    /// Answers queued for a peer that does not read them: past this the channel stops taking
+    /// frames (and reading) until half of it has gone out, so a peer that sends without
+    /// reading costs a bounded amount of memory.
+    private var maxQueued: Int { max(64 << 20, 4 * maxFrame) }
+    private var inputPaused = false
+
+    private func pauseInput() {
+        guard !inputPaused else { return }
+        inputPaused = true
+        readEvent?.remove()
+        if let writeEvent, !writeEvent.isPending { writeEvent.add() }
+    }
+
+    /// After a write: take input again once the queue has drained below half the limit.
+    private func resumeInputIfDrained() {
+        guard inputPaused, fd >= 0, pendingBytes <= maxQueued / 2 else { return }
+        inputPaused = false
+        readEvent?.add()
+        process()
     }
 
     private func readInput() {
-        while fd >= 0 {
+        while fd >= 0 && !inputPaused {
             guard wireIn.prepareForRead(limit: maxFrame + 2 * PeerFrameCodec.headerSize + PeerRecordSealer.overhead + 4096) else {
                 fail("input over the frame limit", counter: .protocolError)
                 return
@@ -330,6 +363,10 @@ final class PeerChannel: EventHandler {
                 guard deliverFrames(fromPlain: true) else { return }
                 return
             default:
+                if isReady && pendingBytes > maxQueued {
+                    pauseInput()
+                    return
+                }
                 guard let frame = nextFrame(fromPlain: false) else { return }
                 guard handle(frame.header, frame.payload) else { return }
                 wireIn.start += frame.consumed
@@ -340,6 +377,10 @@ final class PeerChannel: EventHandler {
     /// Takes the frames that are whole; false if the channel closed meanwhile.
     private func deliverFrames(fromPlain: Bool) -> Bool {
         while fd >= 0 {
+            if isReady && pendingBytes > maxQueued {
+                pauseInput()
+                return true
+            }
             guard let frame = nextFrame(fromPlain: fromPlain) else { return fd >= 0 }
             guard handle(frame.header, frame.payload) else { return false }
             if fromPlain { plainStart += frame.consumed } else { wireIn.start += frame.consumed }
@@ -437,8 +478,9 @@ final class PeerChannel: EventHandler {
             var ack = host.localHello(lane: hello.lane, challenge: challenge)
             ack.version = version
             if let keys {
+                transcript = PeerHandshake.transcript(hello: hello, ack: ack)
                 ack.proof = keys.proof(.acceptor, openerChallenge: hello.challenge, acceptorChallenge: challenge,
-                                       opener: hello.node.advertise, acceptor: ack.node.advertise)
+                                       opener: hello.node.advertise, acceptor: ack.node.advertise, transcript: transcript)
             }
             peer = hello
             sentHello = ack
@@ -470,15 +512,20 @@ final class PeerChannel: EventHandler {
             fail("the peer's cluster secret setting differs from ours", counter: .authFailure)
             return false
         }
+        if let expected, ack.node.advertise != expected.advertise {
+            fail("\(expected.peerEndpoint) answered as \(ack.node.advertise), not \(expected.advertise)", counter: .protocolError)
+            return false
+        }
         peer = ack
         if let keys {
+            transcript = PeerHandshake.transcript(hello: sent, ack: ack)
             guard let index = keys.verify(ack.proof, .acceptor, openerChallenge: challenge, acceptorChallenge: ack.challenge,
-                                          opener: sent.node.advertise, acceptor: ack.node.advertise) else {
+                                          opener: sent.node.advertise, acceptor: ack.node.advertise, transcript: transcript) else {
                 fail("the peer's proof does not match any cluster secret", counter: .authFailure)
                 return false
             }
             let proof = keys.proof(.opener, secret: index, openerChallenge: challenge, acceptorChallenge: ack.challenge,
-                                   opener: sent.node.advertise, acceptor: ack.node.advertise)
+                                   opener: sent.node.advertise, acceptor: ack.node.advertise, transcript: transcript)
             appendPlain(PeerFrameHeader(type: .auth), PeerHandshake.encodeAuth(proof: proof))
             startSealing(secret: index, openerChallenge: challenge, acceptorChallenge: ack.challenge, peerBootID: ack.bootID)
         }
@@ -498,7 +545,7 @@ final class PeerChannel: EventHandler {
             return false
         }
         guard let index = keys.verify(proof, .opener, openerChallenge: hello.challenge, acceptorChallenge: challenge,
-                                      opener: hello.node.advertise, acceptor: sent.node.advertise) else {
+                                      opener: hello.node.advertise, acceptor: sent.node.advertise, transcript: transcript) else {
             fail("\(hello.node.advertise)'s proof does not match any cluster secret", counter: .authFailure)
             return false
         }
@@ -510,7 +557,8 @@ final class PeerChannel: EventHandler {
 
     private func startSealing(secret index: Int, openerChallenge: [UInt8], acceptorChallenge: [UInt8], peerBootID: UInt64) {
         guard let keys else { return }
-        let session = keys.sessionKeys(secret: index, openerChallenge: openerChallenge, acceptorChallenge: acceptorChallenge)
+        let session = keys.sessionKeys(secret: index, openerChallenge: openerChallenge, acceptorChallenge: acceptorChallenge,
+                                       transcript: transcript)
         let (mine, theirs) = role == .opener ? (session.openerToAcceptor, session.acceptorToOpener)
                                              : (session.acceptorToOpener, session.openerToAcceptor)
         sealer = PeerRecordSealer(key: mine, bootID: host.cluster.bootID)

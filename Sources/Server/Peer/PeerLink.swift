@@ -31,6 +31,9 @@ final class PeerLink: PeerChannelDelegate {
     private var backoffMillis: UInt64 = 50
     /// Requests in flight by id (ids in send order).
     private var pending = PendingWindow<Pending>()
+    /// The first pieces of answers that came in several frames, and their bytes.
+    private var partial: [UInt64: [UInt8]] = [:]
+    private var partialBytes = 0
     /// Requests accepted while the channel connects, sent once it is ready.
     private var queued: [(id: UInt64, bytes: [UInt8])] = []
     /// Connections that stopped reading because this link was full.
@@ -58,6 +61,8 @@ final class PeerLink: PeerChannelDelegate {
             guard now >= backoffUntil, open() else { return .unavailable }
         }
         guard !isFull else { return .full }
+        // The peer would refuse it (and close the link with everything in flight on it).
+        guard bytes.count <= worker.cluster.maxFrame else { return .unavailable }
         let id = pending.append(Pending(work: work, part: part, sentAt: now))
         if let channel, channel.isReady {
             channel.send(PeerFrameHeader(type: .forward, requestID: id, epoch: worker.viewEpoch), bytes)
@@ -74,7 +79,14 @@ final class PeerLink: PeerChannelDelegate {
 
     private func open() -> Bool {
         do {
-            channel = try PeerChannel(connectingTo: peer, lane: .request, host: worker, delegate: self)
+            let opened = try PeerChannel(connectingTo: peer, lane: .request, host: worker, delegate: self)
+            // A connection that failed inside the init (its first send) reported it before we
+            // held it: treat it as the failure it was.
+            guard !opened.isClosed else {
+                enterBackoff("connect to \(peer.peerEndpoint): closed at once")
+                return false
+            }
+            channel = opened
             return true
         } catch {
             enterBackoff("connect to \(peer.peerEndpoint): \(error)")
@@ -105,10 +117,27 @@ final class PeerLink: PeerChannelDelegate {
     func channelReceived(_ channel: PeerChannel, _ header: PeerFrameHeader, _ payload: UnsafeRawBufferPointer) {
         worker.noteEpoch(header.epoch, from: peer)
         switch header.type {
+        case .answer where header.flags & PeerFrameFlags.continued != 0:
+            // Part of an answer longer than a frame: kept until its last frame.
+            guard pending.contains(header.requestID) else { return }
+            partialBytes += payload.count
+            guard partialBytes <= 64 * worker.cluster.maxFrame else {
+                worker.cluster.counters.peerProtocolErrors.add(1, ordering: .relaxed)
+                channel.close(reason: "an answer in pieces above \(64 * worker.cluster.maxFrame) bytes")
+                return
+            }
+            partial[header.requestID, default: []].append(contentsOf: payload)
         case .answer:
             // An answer to a request that timed out meanwhile is dropped.
+            let head = partial.removeValue(forKey: header.requestID)
+            if let head { partialBytes -= head.count }
             guard let p = pending.remove(header.requestID) else { return }
-            p.work.answered(part: p.part, payload)
+            if var whole = head {
+                whole.append(contentsOf: payload)
+                whole.withUnsafeBytes { p.work.answered(part: p.part, $0) }
+            } else {
+                p.work.answered(part: p.part, payload)
+            }
             wakeWaiters()
         case .pong:
             break
@@ -125,8 +154,9 @@ final class PeerLink: PeerChannelDelegate {
             counted = false
         }
         self.channel = nil
-        failAll()
+        // Back off first: the connections `failAll` wakes send again, and must not reopen at once.
         if !retired && !worker.isStopping { enterBackoff(reason) }
+        failAll()
     }
 
     // MARK: - Time
@@ -160,6 +190,8 @@ final class PeerLink: PeerChannelDelegate {
         // In send order, so a connection's answers stay in order.
         let failed = pending.removeAll()
         queued.removeAll()
+        partial.removeAll()
+        partialBytes = 0
         for p in failed { p.work.failed(part: p.part, counters: worker.cluster.counters) }
         wakeWaiters(all: true)
     }

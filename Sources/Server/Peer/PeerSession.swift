@@ -82,7 +82,18 @@ final class PeerSession: PeerChannelDelegate {
                 // The sender parsed it as one whole command; anything else is a broken sender.
                 answer.append("SERVER_ERROR forwarded command is not one whole command\r\n")
             }
-            channel.send(PeerFrameHeader(type: .answer, requestID: id, epoch: worker.viewEpoch), answer.bytes)
+            // An answer longer than a frame goes in several, all but the last marked `continued`.
+            let bytes = answer.bytes
+            let limit = worker.cluster.maxFrame
+            var offset = 0
+            repeat {
+                let n = min(limit, bytes.count - offset)
+                let more = offset + n < bytes.count
+                channel.send(PeerFrameHeader(type: .answer, flags: more ? PeerFrameFlags.continued : 0, requestID: id,
+                                             epoch: worker.viewEpoch),
+                             UnsafeRawBufferPointer(rebasing: bytes[offset..<(offset + n)]))
+                offset += n
+            } while offset < bytes.count
         }
     }
 }

@@ -34,10 +34,11 @@ final class RawPeer {
         }
         let ack = try payload.withUnsafeBytes { try PeerHandshake.decodeHello($0) }
         if let keys {
+            let transcript = PeerHandshake.transcript(hello: hello, ack: ack)
             let proof = keys.proof(.opener, openerChallenge: challenge, acceptorChallenge: ack.challenge,
-                                   opener: identity.advertise, acceptor: ack.node.advertise)
+                                   opener: identity.advertise, acceptor: ack.node.advertise, transcript: transcript)
             try client.send(PeerFrameCodec.encode(PeerFrameHeader(type: .auth), payload: PeerHandshake.encodeAuth(proof: proof)))
-            let session = keys.sessionKeys(secret: 0, openerChallenge: challenge, acceptorChallenge: ack.challenge)
+            let session = keys.sessionKeys(secret: 0, openerChallenge: challenge, acceptorChallenge: ack.challenge, transcript: transcript)
             sealer = PeerRecordSealer(key: session.openerToAcceptor, bootID: bootID)
             opener = PeerRecordOpener(key: session.acceptorToOpener, peerBootID: ack.bootID, maxRecord: 1 << 21)
         }
