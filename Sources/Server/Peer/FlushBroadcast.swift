@@ -6,7 +6,7 @@ import TextProtocol
 /// could not be reached (the ones reached did flush).
 enum FlushBroadcast {
     static func run(_ command: Command, _ bytes: UnsafeRawBufferPointer, _ connection: Connection) -> RouteOutcome {
-        guard case .flushAll(let delay, let noreply) = command else { return .local }
+        guard case .flushAll(let delay, _) = command else { return .local }
         let worker = connection.worker
         let counters = worker.cluster.counters
         let links = worker.peerLinks
@@ -20,7 +20,6 @@ enum FlushBroadcast {
         // The others are told the delay as given here; noreply or not, each answers (the
         // answer is how this node knows it flushed).
         let request = Array("flush_all \(delay)\r\n".utf8)
-        _ = noreply
         for (part, link) in links.enumerated() {
             counters.forwardedSets.add(1, ordering: .relaxed)
             let sent = request.withUnsafeBytes { link.send($0, work: work, part: part) }

@@ -44,8 +44,7 @@ final class MembershipCoordinator: EventHandler, PeerChannelHost, PeerChannelDel
     private final class ControlLink {
         let peer: NodeAddress
         var channel: PeerChannel?
-        var retryAt: UInt64 = 0
-        var backoff: UInt64 = 100
+        var backoff = Backoff(initial: 100)
         init(peer: NodeAddress) { self.peer = peer }
     }
 
@@ -172,18 +171,11 @@ final class MembershipCoordinator: EventHandler, PeerChannelHost, PeerChannelDel
 
     private func reconnect() {
         let now = nowMillis
-        for link in links.values where link.channel == nil && now >= link.retryAt {
-            do {
-                let opened = try PeerChannel(connectingTo: link.peer, lane: .control, host: self, delegate: self)
-                if opened.isClosed {
-                    link.retryAt = now + link.backoff
-                    link.backoff = min(link.backoff * 2, 2000)
-                } else {
-                    link.channel = opened
-                }
-            } catch {
-                link.retryAt = now + link.backoff
-                link.backoff = min(link.backoff * 2, 2000)
+        for link in links.values where link.channel == nil && link.backoff.allows(now: now) {
+            if case .success(let opened)? = PeerChannel.connect(to: link.peer, lane: .control, host: self, delegate: self) {
+                link.channel = opened
+            } else {
+                link.backoff.failed(now: now)
             }
         }
     }
@@ -215,7 +207,7 @@ final class MembershipCoordinator: EventHandler, PeerChannelHost, PeerChannelDel
 
     func channelReady(_ channel: PeerChannel) {
         guard let ack = channel.peer else { return }
-        link(of: channel)?.backoff = 100
+        link(of: channel)?.backoff.succeeded()
         learn(ack.members, epoch: ack.epoch, from: ack.node, introduced: nil)
     }
 
@@ -240,8 +232,7 @@ final class MembershipCoordinator: EventHandler, PeerChannelHost, PeerChannelDel
     func channelClosed(_ channel: PeerChannel, reason: String) {
         guard let link = link(of: channel) else { return }
         link.channel = nil
-        link.retryAt = nowMillis + link.backoff
-        link.backoff = min(link.backoff * 2, 2000)
+        link.backoff.failed(now: nowMillis)
         if !stopping { logger.info("control link to \(link.peer.advertise) closed: \(reason)") }
     }
 }

@@ -120,6 +120,19 @@ final class PeerChannel: EventHandler {
         }
     }
 
+    /// An opener to `peer`, or nil if the connection failed at once (in `connect`, or in the
+    /// first send inside the init, which closed it before the caller held it).
+    static func connect(to peer: NodeAddress, lane: PeerLane, host: PeerChannelHost, delegate: PeerChannelDelegate)
+        -> Result<PeerChannel, EventLoopError>?
+    {
+        do throws(EventLoopError) {
+            let channel = try PeerChannel(connectingTo: peer, lane: lane, host: host, delegate: delegate)
+            return channel.isClosed ? nil : .success(channel)
+        } catch {
+            return .failure(error)
+        }
+    }
+
     /// The acceptor of a connection the listener accepted on the peer port.
     init(accepted fd: Int32, host: PeerChannelHost, delegate: PeerChannelDelegate) throws(EventLoopError) {
         self.role = .acceptor

@@ -27,8 +27,7 @@ final class PeerLink: PeerChannelDelegate {
     private(set) var peer: NodeAddress
     unowned(unsafe) let worker: Worker
     private var channel: PeerChannel?
-    private var backoffUntil: UInt64 = 0
-    private var backoffMillis: UInt64 = 50
+    private var backoff = Backoff(initial: 50)
     /// Requests in flight by id (ids in send order).
     private var pending = PendingWindow<Pending>()
     /// The first pieces of answers that came in several frames, and their bytes.
@@ -58,7 +57,7 @@ final class PeerLink: PeerChannelDelegate {
         guard !retired, !worker.isStopping else { return .unavailable }
         let now = worker.nowMillis
         if channel == nil {
-            guard now >= backoffUntil, open() else { return .unavailable }
+            guard backoff.allows(now: now), open() else { return .unavailable }
         }
         guard !isFull else { return .full }
         // The peer would refuse it (and close the link with everything in flight on it).
@@ -78,27 +77,23 @@ final class PeerLink: PeerChannelDelegate {
     }
 
     private func open() -> Bool {
-        do {
-            let opened = try PeerChannel(connectingTo: peer, lane: .request, host: worker, delegate: self)
-            // A connection that failed inside the init (its first send) reported it before we
-            // held it: treat it as the failure it was.
-            guard !opened.isClosed else {
-                enterBackoff("connect to \(peer.peerEndpoint): closed at once")
-                return false
-            }
+        switch PeerChannel.connect(to: peer, lane: .request, host: worker, delegate: self) {
+        case .success(let opened)?:
             channel = opened
             return true
-        } catch {
+        case .failure(let error)?:
             enterBackoff("connect to \(peer.peerEndpoint): \(error)")
-            return false
+        case nil:
+            enterBackoff("connect to \(peer.peerEndpoint): closed at once")
         }
+        return false
     }
 
     // MARK: - PeerChannelDelegate
 
     func channelReady(_ channel: PeerChannel) {
         guard let info = channel.peer else { return }
-        backoffMillis = 50
+        backoff.succeeded()
         worker.cluster.counters.peerLinksOpen.add(1, ordering: .relaxed)
         counted = true
         if info.ringDigest != worker.ringDigest {
@@ -206,9 +201,8 @@ final class PeerLink: PeerChannelDelegate {
     }
 
     private func enterBackoff(_ reason: String) {
-        worker.logger.warning("peer \(peer.advertise) unavailable: \(reason); retrying in \(backoffMillis) ms")
-        backoffUntil = worker.nowMillis + backoffMillis
-        backoffMillis = min(backoffMillis * 2, 2000)
+        worker.logger.warning("peer \(peer.advertise) unavailable: \(reason); retrying in \(backoff.delay) ms")
+        backoff.failed(now: worker.nowMillis)
     }
 
     /// The peer left the view, or the worker stops: close, fail what is in flight, never reopen.
