@@ -55,3 +55,10 @@ struct SplitMix64: RandomNumberGenerator {
         return z ^ (z >> 31)
     }
 }
+
+/// Decodes a gossip packet from an array (nil when malformed).
+func decodeGossip(_ bytes: [UInt8]) -> GossipPacket? {
+    bytes.withUnsafeBytes { raw -> GossipPacket? in
+        do { return try GossipCodec.decode(raw) } catch { return nil }
+    }
+}

@@ -1,0 +1,137 @@
+/// How news about a member changes what this node knows (SWIM's rules with memberlist's
+/// details): a higher incarnation wins; at one incarnation alive < suspect < dead; a member
+/// refutes news of its own suspicion or death by raising its incarnation.
+extension GossipNode {
+    mutating func apply(_ news: MemberNews, from sender: NodeAddress, viaPushPull: Bool, now: UInt64, _ actions: inout [GossipAction]) {
+        switch news.state {
+        case .alive:
+            alive(news, now: now, &actions)
+        case .suspect:
+            suspect(news, now: now, &actions)
+        case .dead where viaPushPull && members[news.identity]?.state != .dead:
+            // memberlist's merge rule: a death in another's table is only a suspicion here, so
+            // the member gets its chance to refute (it may be alive and on our side).
+            var s = news
+            s.state = .suspect
+            s.confirmed = false
+            if s.reporter.isEmpty { s.reporter = sender.advertise }
+            suspect(s, now: now, &actions)
+        case .dead, .left:
+            dead(news, now: now, &actions)
+        case .joining:
+            break
+        }
+    }
+
+    mutating func alive(_ news: MemberNews, now: UInt64, _ actions: inout [GossipAction]) {
+        let id = news.identity
+        if id == local.advertise {
+            // News of an earlier life, or of a higher incarnation than ours: say we are alive
+            // above it.
+            if news.incarnation > incarnation || (news.bootID != bootID && news.incarnation >= incarnation) {
+                refute(above: news.incarnation, now: now, &actions)
+            }
+            return
+        }
+        guard let known = members[id] else {
+            members[id] = KnownMember(news: news, changedAt: now)
+            queue.enqueue(news)
+            actions.append(.changed(MemberChange(news: news, previous: nil, restarted: false)))
+            return
+        }
+        guard news.incarnation > known.news.incarnation else { return }
+        var fresh = news
+        fresh.confirmed = false
+        fresh.reporter = ""
+        let restarted = known.news.bootID != 0 && news.bootID != known.news.bootID
+        members[id] = KnownMember(news: fresh, changedAt: known.state == .alive ? known.changedAt : now)
+        suspicions[id] = nil
+        queue.enqueue(fresh)
+        if known.state != .alive || restarted {
+            actions.append(.changed(MemberChange(news: fresh, previous: known.state, restarted: restarted)))
+        }
+    }
+
+    mutating func suspect(_ news: MemberNews, now: UInt64, _ actions: inout [GossipAction]) {
+        let id = news.identity
+        if id == local.advertise {
+            if news.incarnation >= incarnation {
+                refute(above: news.incarnation, now: now, &actions)
+                awareness.apply(1)
+            }
+            return
+        }
+        guard let known = members[id], news.incarnation >= known.news.incarnation else { return }
+        switch known.state {
+        case .dead, .left, .joining:
+            return
+        case .suspect:
+            if var s = suspicions[id], s.confirm(by: news.reporter) {
+                suspicions[id] = s
+                queue.enqueue(news)
+            }
+        case .alive:
+            var record = news
+            record.bootID = known.news.bootID
+            record.confirmed = false
+            members[id] = KnownMember(news: record, changedAt: now)
+            let bounds = suspicionBounds
+            let n = estimatedNodes
+            let expected = n - 2 < timing.suspicionMultiplier - 2 ? 0 : timing.suspicionMultiplier - 2
+            suspicions[id] = Suspicion(
+                incarnation: news.incarnation, reporter: news.reporter, startedAt: now, expected: expected,
+                min: bounds.min, max: bounds.max)
+            queue.enqueue(record)
+            actions.append(.changed(MemberChange(news: record, previous: .alive, restarted: false)))
+        }
+    }
+
+    mutating func dead(_ news: MemberNews, now: UInt64, _ actions: inout [GossipAction]) {
+        let id = news.identity
+        if id == local.advertise {
+            if news.incarnation >= incarnation {
+                refute(above: news.incarnation, now: now, &actions)
+                awareness.apply(1)
+            }
+            return
+        }
+        guard let known = members[id], news.incarnation >= known.news.incarnation else { return }
+        if news.incarnation == known.news.incarnation {
+            switch (known.state, news.state) {
+            case (.left, _): return
+            case (.dead, .dead) where known.news.confirmed || !news.confirmed: return
+            default: break
+            }
+        }
+        var record = news
+        if record.bootID == 0 { record.bootID = known.news.bootID }
+        if record.state == .left { record.confirmed = false }
+        members[id] = KnownMember(news: record, changedAt: now)
+        suspicions[id] = nil
+        queue.enqueue(record)
+        actions.append(.changed(MemberChange(news: record, previous: known.state, restarted: false)))
+    }
+
+    /// A suspicion ran out: the member is dead, `confirmed` if this node sees a majority
+    /// without it.
+    mutating func declareDead(_ id: String, now: UInt64, _ actions: inout [GossipAction]) {
+        guard let s = suspicions.removeValue(forKey: id), let known = members[id], known.state == .suspect else { return }
+        var news = known.news
+        news.state = .dead
+        news.incarnation = max(news.incarnation, s.incarnation)
+        news.reporter = local.advertise
+        news.confirmed = health(now: now).seesMajority
+        dead(news, now: now, &actions)
+        // Tell the others now rather than at the next round.
+        nextGossipAt = now
+        gossipRound(now: now, &actions)
+    }
+
+    /// Raises this node's incarnation above `theirs` and says it is alive.
+    mutating func refute(above theirs: UInt64, now: UInt64, _ actions: inout [GossipAction]) {
+        incarnation = max(incarnation, theirs) + 1
+        let news = selfNews
+        members[local.advertise] = KnownMember(news: news, changedAt: members[local.advertise]?.changedAt ?? now)
+        queue.enqueue(news)
+    }
+}

@@ -1,0 +1,223 @@
+import Testing
+@testable import Cluster
+
+/// SWIM with Lifeguard on the simulator: many nodes, one manual clock, an in-memory network.
+/// Timing as the issue's integration tests use it: 200 ms probes, 100 ms probe timeout.
+/// Every run is seeded, so a failure replays exactly.
+@Suite struct GossipSimulationTests {
+    static let timing = GossipTiming.fast()
+
+    /// Starts `n` nodes 20 ms apart; node 0 has no seeds, nodes 1 and 2 name node 0, the rest
+    /// name 0…2 (so most are in nobody's seed list). Returns the simulation once all see all.
+    static func converged(_ n: Int, seed: UInt64 = 1, step: UInt64 = 5, limit: UInt64 = 30_000) -> (GossipSimulation, UInt64?) {
+        let sim = GossipSimulation(count: n, timing: timing, step: step, seed: seed)
+        for i in 0..<n {
+            sim.start(i, seeds: i == 0 ? [] : Array(0..<min(i, 3)))
+            sim.run(for: 20)
+        }
+        let all = Array(0..<n)
+        let took = sim.run(for: limit) { sim.all(all, see: all, as: .alive) }
+        return (sim, took.map { $0 + UInt64(n) * 20 })
+    }
+
+    static func rate(_ sim: GossipSimulation, over ms: UInt64, _ f: (GossipSimulation) -> [Int]) -> Double {
+        let v = f(sim)
+        return Double(v.reduce(0, +)) / Double(v.count) / (Double(ms) / 1000)
+    }
+
+    @Test(arguments: [3, 5, 10, 50])
+    func joinsConvergeAndAKilledNodeIsDeclaredDeadByEveryOther(_ n: Int) {
+        let (sim, joined) = Self.converged(n)
+        #expect(joined != nil, "\(n) nodes did not converge")
+        let victim = n - 1
+        sim.kill(victim)
+        let others = Array(0..<victim)
+        let detected = sim.run(for: 20_000) { sim.all(others, see: [victim], as: .dead) }
+        #expect(detected != nil)
+        let bounds = Self.timing.suspicionBounds(nodes: n)
+        // Detection: a probe round to reach it, then at most the longest suspicion, then gossip.
+        if let detected { #expect(detected <= bounds.max + 2 * Self.timing.probeInterval * UInt64(n)) }
+        #expect(others.allSatisfy { sim.news(of: victim, at: $0)?.confirmed == true })
+        print("gossip sim: \(n) nodes joined in \(joined ?? 0) ms; a SIGKILL was dead everywhere after \(detected ?? 0) ms")
+    }
+
+    @Test func aSuspectThatAnswersIsNotDeclaredDead() {
+        let (sim, _) = Self.converged(5)
+        let shortest = Self.timing.suspicionBounds(nodes: 5).min
+        for _ in 0..<10 {
+            sim.stop(2)
+            sim.run(for: shortest / 2)
+            sim.resume(2)
+            sim.run(for: 3000)
+        }
+        #expect(!sim.everDeclaredDead(2))
+        #expect(sim.all(Array(0..<5), see: Array(0..<5), as: .alive))
+    }
+
+    /// Lifeguard's point: a node starved of CPU (stopped 150 ms of every 400 ms for a minute)
+    /// is not declared dead by the others and declares none of them dead itself.
+    @Test func aStarvedNodeNeitherDiesNorKills() {
+        let (sim, _) = Self.converged(5, seed: 7)
+        for _ in 0..<150 {
+            sim.stop(0)
+            sim.run(for: 150)
+            sim.resume(0)
+            sim.run(for: 250)
+        }
+        for i in 0..<5 { #expect(!sim.everDeclaredDead(i), "node \(i) was declared dead") }
+    }
+
+    @Test func aLossyDelayingNetworkCausesNoFalseDeaths() {
+        let (sim, _) = Self.converged(10, seed: 3)
+        sim.loss = 0.05
+        sim.delay = 1...30
+        sim.run(for: 60_000)
+        for i in 0..<10 { #expect(!sim.everDeclaredDead(i), "node \(i) was declared dead") }
+    }
+
+    @Test func aPartitionIsSeenOnEachSideWithoutAMajorityAndHealsIntoOneMembership() {
+        let (sim, _) = Self.converged(4, seed: 5)
+        sim.partition([0, 1], [2, 3])
+        let split = sim.run(for: 20_000) { sim.all([0, 1], see: [2, 3], as: .dead) && sim.all([2, 3], see: [0, 1], as: .dead) }
+        #expect(split != nil)
+        for i in 0..<4 {
+            let health = sim.nodes[i]!.health(now: sim.now)
+            #expect(!health.seesMajority)
+            #expect(health.known == 4 && health.visible == 2)
+        }
+        // Declared by a side without a majority: shown, never confirmed.
+        #expect([0, 1].allSatisfy { o in [2, 3].allSatisfy { sim.news(of: $0, at: o)?.confirmed == false } })
+        // Long enough that a confirmed death would have been forgotten: these are not.
+        sim.run(for: Self.timing.deadForgetAfter + 1000)
+        #expect(sim.all([0, 1], see: [2, 3], as: .dead))
+        sim.healAll()
+        let healed = sim.run(for: 10_000) { sim.all(Array(0..<4), see: Array(0..<4), as: .alive) }
+        #expect(healed != nil)
+        if let healed { #expect(healed <= 5000) }
+        print("gossip sim: a 2|2 partition was dead on both sides after \(split ?? 0) ms and one membership \(healed ?? 0) ms after healing")
+    }
+
+    @Test func aConfirmedDeathIsForgottenAfterDeadForgetAfter() {
+        let (sim, _) = Self.converged(5, seed: 9)
+        sim.kill(4)
+        sim.run(for: 10_000) { sim.all(Array(0..<4), see: [4], as: .dead) }
+        #expect(sim.all(Array(0..<4), see: [4], as: .dead))
+        sim.run(for: Self.timing.deadForgetAfter + Self.timing.reconnectInterval + 1000)
+        #expect((0..<4).allSatisfy { sim.state(of: 4, at: $0) == nil })
+    }
+
+    @Test func aRestartInsideTheSuspicionTimeoutIsKnownAsARestart() {
+        let (sim, _) = Self.converged(5, seed: 11)
+        let oldBoot = sim.news(of: 4, at: 0)!.bootID
+        sim.kill(4)
+        sim.run(for: 300)
+        sim.start(4, seeds: [0])
+        let back = sim.run(for: 5000) {
+            (0..<4).allSatisfy { sim.state(of: 4, at: $0) == .alive && sim.news(of: 4, at: $0)?.bootID != oldBoot }
+        }
+        #expect(back != nil)
+        if let back { #expect(back <= 2000) }
+        let restartsSeen = Set(sim.changes.filter { $0.2.restarted && $0.2.news.identity == sim.addresses[4].advertise }.map(\.1))
+        #expect(restartsSeen == Set(0..<4))
+        #expect(sim.all(Array(0..<5), see: Array(0..<5), as: .alive))
+    }
+
+    @Test func aLeaveIsSeenEverywhereAtOnceWithoutSuspicion() {
+        let (sim, _) = Self.converged(5, seed: 13)
+        sim.leave(3)
+        let took = sim.run(for: 5000) { sim.all([0, 1, 2, 4], see: [3], as: .left) }
+        #expect(took != nil)
+        if let took { #expect(took <= 100) }
+        sim.kill(3)
+        sim.run(for: 5000)
+        #expect(!sim.changes.contains { $0.2.news.identity == sim.addresses[3].advertise && $0.2.news.state == .suspect })
+    }
+
+    /// The issue's cost figures at 200 nodes: convergence, detection, messages and bytes per node
+    /// per second in steady state.
+    @Test func twoHundredNodes() {
+        let (sim, joined) = Self.converged(200, step: 10, limit: 60_000)
+        #expect(joined != nil)
+        let packets0 = sim.sentPackets, bytes0 = sim.sentBytes
+        sim.run(for: 10_000)
+        let msgs = zip(sim.sentPackets, packets0).map { $0 - $1 }, bytes = zip(sim.sentBytes, bytes0).map { $0 - $1 }
+        let perNode = Double(msgs.reduce(0, +)) / 200 / 10, bytesPerNode = Double(bytes.reduce(0, +)) / 200 / 10
+        sim.kill(199)
+        let detected = sim.run(for: 30_000) { sim.all(Array(0..<199), see: [199], as: .dead) }
+        #expect(detected != nil)
+        for i in 0..<199 { #expect(!sim.everDeclaredDead(i)) }
+        print("gossip sim: 200 nodes joined in \(joined ?? 0) ms; steady state \(Int(perNode)) packets and \(Int(bytesPerNode)) bytes per node per second; a SIGKILL was dead everywhere after \(detected ?? 0) ms")
+    }
+}
+
+/// The rules of news, on one node.
+@Suite struct GossipNodeTests {
+    static let me = address("10.0.0.1:11211"), b = address("10.0.0.2:11211"), c = address("10.0.0.3:11211")
+
+    static func node() -> GossipNode {
+        GossipNode(local: me, bootID: 1, incarnation: 10, seeds: [b, c], timing: .fast(), randomSeed: 1, now: 0)
+    }
+
+    static func packet(from: NodeAddress, _ body: GossipBody = .gossip, news: [MemberNews]) -> GossipPacket {
+        GossipPacket(sender: from, senderBoot: 2, body: body, news: news)
+    }
+
+    @Test func anOlderIncarnationNeverOverridesANewerOne() {
+        var n = Self.node()
+        _ = n.receive(Self.packet(from: Self.b, news: [MemberNews(address: Self.b, state: .alive, incarnation: 5, bootID: 2)]), now: 1)
+        _ = n.receive(Self.packet(from: Self.c, news: [MemberNews(address: Self.b, state: .suspect, incarnation: 4, bootID: 2, reporter: "x")]), now: 2)
+        #expect(n.members[Self.b.advertise]?.state == .alive)
+        _ = n.receive(Self.packet(from: Self.c, news: [MemberNews(address: Self.b, state: .dead, incarnation: 4, bootID: 2, confirmed: true, reporter: "x")]), now: 3)
+        #expect(n.members[Self.b.advertise]?.state == .alive)
+        _ = n.receive(Self.packet(from: Self.c, news: [MemberNews(address: Self.b, state: .dead, incarnation: 5, bootID: 2, confirmed: true, reporter: "x")]), now: 4)
+        #expect(n.members[Self.b.advertise]?.state == .dead)
+        // Alive at the same incarnation does not bring it back; a higher one does.
+        _ = n.receive(Self.packet(from: Self.c, news: [MemberNews(address: Self.b, state: .alive, incarnation: 5, bootID: 2)]), now: 5)
+        #expect(n.members[Self.b.advertise]?.state == .dead)
+        _ = n.receive(Self.packet(from: Self.b, news: [MemberNews(address: Self.b, state: .alive, incarnation: 6, bootID: 2)]), now: 6)
+        #expect(n.members[Self.b.advertise]?.state == .alive)
+        // A stale suspicion after that changes nothing.
+        _ = n.receive(Self.packet(from: Self.c, news: [MemberNews(address: Self.b, state: .suspect, incarnation: 5, bootID: 2, reporter: "x")]), now: 7)
+        #expect(n.members[Self.b.advertise]?.state == .alive)
+    }
+
+    @Test func aNodeRefutesItsOwnSuspicionAndDeathByRaisingItsIncarnation() {
+        var n = Self.node()
+        _ = n.receive(Self.packet(from: Self.b, news: [MemberNews(address: Self.me, state: .suspect, incarnation: 10, bootID: 1, reporter: "b")]), now: 1)
+        #expect(n.incarnation == 11)
+        #expect(n.awareness.score == 1)
+        _ = n.receive(Self.packet(from: Self.b, news: [MemberNews(address: Self.me, state: .dead, incarnation: 30, bootID: 1, reporter: "b")]), now: 2)
+        #expect(n.incarnation == 31)
+        // Stale news about itself is ignored.
+        _ = n.receive(Self.packet(from: Self.b, news: [MemberNews(address: Self.me, state: .suspect, incarnation: 3, bootID: 1, reporter: "b")]), now: 3)
+        #expect(n.incarnation == 31)
+        #expect(n.members[Self.me.advertise]?.state == .alive)
+        // The refutation goes out with the next packet.
+        let answer = n.receive(Self.packet(from: Self.b, .ping(seq: 4, target: Self.me), news: []), now: 4)
+        guard case .send(let to, let p)? = answer.first else { Issue.record("no ack"); return }
+        #expect(to == Self.b)
+        #expect(p.body == .ack(seq: 4))
+        #expect(p.news.contains { $0.identity == Self.me.advertise && $0.state == .alive && $0.incarnation == 31 })
+    }
+
+    @Test func aPingForAnotherMemberIsNotAcked() {
+        var n = Self.node()
+        let answer = n.receive(Self.packet(from: Self.b, .ping(seq: 4, target: Self.c), news: []), now: 1)
+        #expect(answer.isEmpty)
+        #expect(n.misdirected == 1)
+    }
+
+    @Test func aPingReqIsRelayedAndItsAckPassedBackOrANackSent() {
+        var n = Self.node()
+        let relay = n.receive(Self.packet(from: Self.b, .pingReq(seq: 77, target: Self.c), news: []), now: 0)
+        guard case .send(let to, let ping)? = relay.first, case .ping(let mine, let target) = ping.body else { Issue.record("no ping"); return }
+        #expect(to == Self.c && target == Self.c)
+        let back = n.receive(Self.packet(from: Self.c, .ack(seq: mine), news: []), now: 10)
+        guard case .send(let to2, let ack)? = back.first else { Issue.record("no ack passed back"); return }
+        #expect(to2 == Self.b && ack.body == .ack(seq: 77))
+        // A target that stays silent: a nack at 80 % of the probe timeout.
+        _ = n.receive(Self.packet(from: Self.b, .pingReq(seq: 78, target: Self.c), news: []), now: 100)
+        #expect(!n.tick(now: 179).contains { if case .send(_, let p) = $0 { return p.body == .nack(seq: 78) } else { return false } })
+        #expect(n.tick(now: 180).contains { if case .send(_, let p) = $0 { return p.body == .nack(seq: 78) } else { return false } })
+    }
+}
