@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib/deps.sh
-ensure_packages libevent-dev pkg-config memcached libmemcached-tools python3-pymemcache nutcracker netcat-openbsd procps
+ensure_packages libevent-dev pkg-config memcached libmemcached-tools python3-pymemcache nutcracker netcat-openbsd procps nftables
 # Debian's memcached package may have started its service on 11211; the tests use free ports,
 # but a stray daemon is not ours to leave running in CI.
 if [ "${CI:-}" = "true" ] && command -v service >/dev/null; then service memcached stop >/dev/null 2>&1 || true; fi
@@ -16,3 +16,5 @@ echo "== running tests"
 swift test "$@"
 echo "== differential fuzzing against memcached (scripts/difftest.py)"
 python3 scripts/difftest.py --cases 300 --seed 1 --ringcached "$RINGCACHED_BIN"
+echo "== gossip under real faults: SIGKILL, SIGTERM, SIGSTOP, a partition (scripts/gossip-faults.py --short)"
+python3 scripts/gossip-faults.py --short --ringcached "$RINGCACHED_BIN"

@@ -22,11 +22,15 @@ public struct Member: Sendable, Hashable {
     public var state: MemberState
     /// Raised only by the member itself, to refute a suspicion; newer news has a higher one.
     public var incarnation: UInt64
+    /// Whether it owns keys: alive and suspect members do, and so does a member declared dead
+    /// by a side that saw no majority (that death is shown but moves no ownership).
+    public var holdsKeys: Bool
 
-    public init(address: NodeAddress, state: MemberState = .alive, incarnation: UInt64 = 0) {
+    public init(address: NodeAddress, state: MemberState = .alive, incarnation: UInt64 = 0, holdsKeys: Bool? = nil) {
         self.address = address
         self.state = state
         self.incarnation = incarnation
+        self.holdsKeys = holdsKeys ?? state.isOnRing
     }
 }
 
@@ -77,7 +81,7 @@ public struct Membership: Sendable {
     }
 
     /// The addresses of the members that own keys (alive or suspect), sorted.
-    public var ringNodes: [NodeAddress] { members.filter { $0.state.isOnRing }.map(\.address) }
+    public var ringNodes: [NodeAddress] { members.filter(\.holdsKeys).map(\.address) }
 
     /// The ring of the members that own keys, seen from this node.
     public func makeRing<Hashing: RingHashing>(hashing: Hashing) -> Ring<Hashing> {
@@ -113,6 +117,26 @@ public struct Membership: Sendable {
         }
         observe(epoch: epoch)
         return changed
+    }
+
+    /// Takes the whole member list from gossip, which owns membership once it runs: members
+    /// it forgot leave, a changed list counts one change of the epoch. A member whose ring name
+    /// another already has is left out (two ring nodes would become one). Whether it changed.
+    @discardableResult
+    public mutating func adopt(_ list: [Member]) -> Bool {
+        var adopted: [Member] = []
+        var names = Set<String>()
+        for m in list.sorted(by: { $0.address < $1.address }) where names.insert(m.address.ringName).inserted {
+            adopted.append(m)
+        }
+        if !adopted.contains(where: { $0.address.advertise == local.advertise }) {
+            adopted.append(Member(address: local))
+            adopted.sort { $0.address < $1.address }
+        }
+        guard adopted != members else { return false }
+        members = adopted
+        if epoch < .max { epoch += 1 }
+        return true
     }
 
     /// Takes news about a member that this node originates or learned first hand (a node

@@ -36,6 +36,8 @@ public enum PeerFrameType: UInt8, Sendable, CaseIterable {
     case members = 9
     /// Asks for the receiver's member list (a frame from a higher epoch was seen).
     case membersRequest = 10
+    /// A gossip packet (`GossipCodec`), the push-pull of whole member tables, on a control link.
+    case gossip = 11
     // Reserved for what comes next: replication, transfer to a joining node, anti-entropy.
     case replicate = 16
     case replicateAck = 17

@@ -9,7 +9,9 @@ import Storage
 /// ```
 ///  clients ──TCP──► listener thread (main): accept ─round-robin─► worker 1..T mailbox + wake-up
 ///                   also: signals, the 10 ms clock tick,        each worker: own event_base,
-///                   the expiry sweep                            its connections, its executor
+///                   the expiry sweep, the membership            its connections, its executor
+///                   coordinator (control links)
+///  gossip thread: own event base, UDP on the peer port, the SWIM machine ─► coordinator
 ///                                   all workers ──► Store (striped locks)
 /// ```
 /// Lock order: a worker holds at most one Store stripe lock at a time (the store's own rule for
@@ -125,11 +127,28 @@ public final class Server {
         }
         workers.removeAll()
         coordinator?.start(workers: mailboxes)
+        var gossip: GossipService?
+        if let cluster, let coordinator {
+            do {
+                gossip = try GossipService(cluster: cluster, coordinator: coordinator, logger: logger)
+            } catch {
+                logger.critical("cannot start gossip on UDP \(cluster.local.host):\(cluster.peerPort): \(error)")
+                for mailbox in mailboxes { mailbox.post(.stop) }
+                for thread in threads { thread.join() }
+                return 71
+            }
+            guard gossip?.start() == true else {
+                logger.critical("cannot start the gossip thread")
+                return 71
+            }
+        }
 
         let listener = Listener(context: context, workers: mailboxes)
         let shutdown = ShutdownHandler(base: mainBase) { [logger] signal in
             logger.notice("received signal \(signal); stopping")
             listener.close()
+            // Gossip says `left` to every member before the node goes.
+            cluster?.gossipInbox.post(.leave)
             coordinator?.stop()
             for mailbox in mailboxes { mailbox.post(.stop) }
         }
@@ -166,6 +185,7 @@ public final class Server {
         }
         mainBase.run()
         for thread in threads { thread.join() }
+        gossip?.join()
         ticker.event?.free()
         sweeper.event?.free()
         shutdown.free()

@@ -39,9 +39,9 @@ class Process:
     Returns once the port answers: `version` (ready="version"), or a get miss (ready="get", for
     nutcracker, which does not know `version`; the miss proves the whole path works)."""
 
-    def __init__(self, kind, args, port, log_dir="/tmp", ready="version", timeout=10.0, env=None):
-        self.kind, self.port, self.args = kind, port, list(args)
-        self.log_path = os.path.join(log_dir, f"{kind}-{port}.log")
+    def __init__(self, kind, args, port, log_dir="/tmp", ready="version", timeout=10.0, env=None, host="127.0.0.1"):
+        self.kind, self.port, self.args, self.host = kind, port, list(args), host
+        self.log_path = os.path.join(log_dir, f"{kind}-{host}-{port}.log" if host != "127.0.0.1" else f"{kind}-{port}.log")
         self.log = open(self.log_path, "wb")
         full_env = dict(os.environ)
         if env:
@@ -63,7 +63,7 @@ class Process:
                 raise RuntimeError(f"{self.kind} exited at start ({self.exit_description()}); "
                                    f"log: {self.log_path}\n{self.tail_log()}")
             try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=1.0) as s:
+                with socket.create_connection((self.host, self.port), timeout=1.0) as s:
                     s.sendall(probe)
                     if answer_ok(s.recv(100)):
                         return

@@ -27,7 +27,9 @@ public struct MemberNews: Sendable, Equatable {
     public var identity: String { address.advertise }
 
     /// The member as `Membership` and `cluster nodes` see it.
-    public var member: Member { Member(address: address, state: state, incarnation: incarnation) }
+    public var member: Member {
+        Member(address: address, state: state, incarnation: incarnation, holdsKeys: state.isOnRing || (state == .dead && !confirmed))
+    }
 }
 
 /// The first part of every gossip packet: what it asks or answers.

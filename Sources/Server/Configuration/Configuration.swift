@@ -1,3 +1,5 @@
+import Cluster
+
 /// Every setting of a node, with memcached's defaults where they overlap.
 ///
 /// Built once at start from defaults, then the TOML file (`--config`), then command-line flags,
@@ -73,6 +75,8 @@ public struct Configuration: Sendable, Equatable {
     public var maxFrame: Int = 0
     /// Forwarded requests one client connection may have in flight.
     public var maxForwards: Int = 64
+    /// Gossip's timing (memberlist's LAN defaults), every value a flag of its own.
+    public var gossip = GossipTiming()
 
     public init() {}
 

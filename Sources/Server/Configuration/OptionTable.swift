@@ -1,3 +1,5 @@
+import Cluster
+
 /// One setting as the operator sees it: a long flag, maybe a short one, a TOML key, a line of help.
 ///
 /// The table below is the only list of settings: the command-line parser, the TOML reader,
@@ -237,7 +239,35 @@ enum OptionTable {
                    help: "forwarded requests one client connection may have in flight; past it the node reads no more of it",
                    apply: { c, v throws(ConfigurationError) in c.maxForwards = try ValueParsing.integer(v, name: "max-forwards", range: 1...65536) },
                    render: { String($0.maxForwards) }),
+        gossipDuration("probe-interval", "gossip: every member probes one other this often", 10, \.probeInterval),
+        gossipDuration("probe-timeout", "gossip: a direct ping not acked in this time asks indirect-checks members to try (must be below probe-interval)", 5, \.probeTimeout),
+        gossipInteger("suspicion-multiplier", "gossip: the shortest suspicion is this × max(1, log10(members)) × probe-interval; confirmations from others bring a suspicion down to it", 1...100, \.suspicionMultiplier),
+        gossipInteger("suspicion-max-multiplier", "gossip: a suspicion nobody confirms lasts this many times the shortest", 1...100, \.suspicionMaxTimeoutMultiplier),
+        gossipInteger("indirect-checks", "gossip: members asked to ping a member that missed a direct ping", 0...16, \.indirectChecks),
+        gossipInteger("retransmit-multiplier", "gossip: each update is sent this × ceil(log10(members + 1)) times", 1...100, \.retransmitMultiplier),
+        gossipDuration("gossip-interval", "gossip: queued updates go to gossip-fanout random members this often", 10, \.gossipInterval),
+        gossipInteger("gossip-fanout", "gossip: members each gossip round sends to", 1...64, \.gossipFanout),
+        gossipDuration("push-pull-interval", "gossip: whole member tables are exchanged with one random member this often (longer beyond 32 members)", 100, \.pushPullInterval),
+        gossipDuration("reconnect-interval", "gossip: one dead member or absent seed is asked for a push-pull this often, so a healed partition merges", 100, \.reconnectInterval),
+        gossipDuration("dead-forget-after", "gossip: a death confirmed while a majority was visible is forgotten after this", 1000, \.deadForgetAfter),
     ]
+
+    /// A gossip timing in milliseconds, at least `minimum`.
+    static func gossipDuration(_ long: String, _ help: String, _ minimum: Int, _ path: WritableKeyPath<GossipTiming, UInt64> & Sendable) -> OptionSpec {
+        OptionSpec(long: long, short: nil, arity: .value, shape: .duration, help: help,
+                   apply: { c, v throws(ConfigurationError) in
+                       let ms = try ValueParsing.durationMillis(v, name: long)
+                       guard ms >= minimum else { throw ConfigurationError("\(long): must be at least \(minimum)ms") }
+                       c.gossip[keyPath: path] = UInt64(ms)
+                   },
+                   render: { ValueParsing.formatDuration(Int($0.gossip[keyPath: path])) })
+    }
+
+    static func gossipInteger(_ long: String, _ help: String, _ range: ClosedRange<Int>, _ path: WritableKeyPath<GossipTiming, Int> & Sendable) -> OptionSpec {
+        OptionSpec(long: long, short: nil, arity: .value, shape: .integer, help: help,
+                   apply: { c, v throws(ConfigurationError) in c.gossip[keyPath: path] = try ValueParsing.integer(v, name: long, range: range) },
+                   render: { String($0.gossip[keyPath: path]) })
+    }
 
     static func spec(long: String) -> OptionSpec? { all.first { $0.long == long } }
     static func spec(short: Character) -> OptionSpec? { all.first { $0.short == short } }

@@ -3,7 +3,8 @@ import TextProtocol
 
 /// The cluster's admin commands, answered by the node asked about its own view:
 /// `cluster nodes` (a `NODE <advertise> <peer endpoint> <state> <incarnation> [myself]` row per
-/// member), `cluster route <key>` (the owner, then the backups), `stats cluster`.
+/// member), `cluster route <key>` (the owner, then the backups), `cluster forget <host:port>`
+/// (a dead or left member, at once), `stats cluster`.
 enum ClusterAdmin {
     static func answer(_ command: Command, _ bytes: UnsafeRawBufferPointer, _ worker: Worker, _ router: Router,
                        into out: inout OutputBuffer) {
@@ -12,6 +13,7 @@ enum ClusterAdmin {
         switch command {
         case .stats:
             let c = cluster.counters
+            let g = cluster.gossipCounters
             let lines: [(String, String)] = [
                 ("node_id", cluster.local.advertise),
                 ("members", String(view.members.count)),
@@ -31,6 +33,18 @@ enum ClusterAdmin {
                 ("ring_mismatch", String(c.ringMismatch.load(ordering: .relaxed))),
                 ("hello_ring_mismatch", String(c.helloRingMismatch.load(ordering: .relaxed))),
                 ("membership_changes", String(c.membershipChanges.load(ordering: .relaxed))),
+                ("members_known", String(g.known.load(ordering: .relaxed))),
+                ("members_visible", String(g.visible.load(ordering: .relaxed))),
+                ("sees_majority", g.visible.load(ordering: .relaxed) * 2 > g.known.load(ordering: .relaxed) ? "yes" : "no"),
+                ("isolated", g.isolated.load(ordering: .relaxed) ? "yes" : "no"),
+                ("local_health", String(g.awareness.load(ordering: .relaxed))),
+                ("incarnation", String(g.incarnation.load(ordering: .relaxed))),
+                ("gossip_packets_sent", String(g.packetsSent.load(ordering: .relaxed))),
+                ("gossip_packets_received", String(g.packetsReceived.load(ordering: .relaxed))),
+                ("gossip_bytes_sent", String(g.bytesSent.load(ordering: .relaxed))),
+                ("gossip_bytes_received", String(g.bytesReceived.load(ordering: .relaxed))),
+                ("gossip_auth_failures", String(g.authFailures.load(ordering: .relaxed))),
+                ("gossip_malformed", String(g.malformed.load(ordering: .relaxed))),
             ]
             for (name, value) in lines { out.append(string: "STAT \(name) \(value)\r\n") }
             out.append("END\r\n")
@@ -54,8 +68,28 @@ enum ClusterAdmin {
                     line += " " + router.ring.node(node).advertise
                 }
                 out.append(string: line + "\r\nEND\r\n")
+            } else if let sub, equals(bytes, sub, "forget") {
+                guard let target = tokens.next(), tokens.next() == nil,
+                      let address = try? NodeAddress(parsing: String(decoding: slice(bytes, target), as: UTF8.self)) else {
+                    out.append("CLIENT_ERROR bad command line format\r\n")
+                    return
+                }
+                guard address.advertise != cluster.local.advertise else {
+                    out.append("CLIENT_ERROR a node cannot forget itself\r\n")
+                    return
+                }
+                guard let member = view.member(address.advertise) else {
+                    out.append("NOT_FOUND\r\n")
+                    return
+                }
+                guard member.state == .dead || member.state == .left else {
+                    out.append(string: "CLIENT_ERROR \(address.advertise) is \(member.state.rawValue); only a dead or left member can be forgotten\r\n")
+                    return
+                }
+                cluster.gossipInbox.post(.forget(address.advertise))
+                out.append("OK\r\n")
             } else {
-                out.append("CLIENT_ERROR unknown cluster command; use cluster nodes or cluster route <key>\r\n")
+                out.append("CLIENT_ERROR unknown cluster command; use cluster nodes, cluster route <key> or cluster forget <host:port>\r\n")
             }
         default:
             out.append("ERROR\r\n")

@@ -31,6 +31,10 @@ final class ClusterState: Sendable {
     /// The membership the node starts from (seeds and itself); the coordinator takes it over.
     let initialMembership: Membership
     let counters = ClusterCounters()
+    let gossipCounters = GossipCounters()
+    /// The gossip thread's mailbox (push-pull packets from peer links, leave, forget).
+    let gossipInbox = GossipInbox()
+    let gossipTiming: GossipTiming
     private let current: Mutex<ClusterView>
 
     init(configuration c: Configuration, environment: [String: String]) throws(ConfigurationError) {
@@ -90,6 +94,10 @@ final class ClusterState: Sendable {
         } catch {
             throw ConfigurationError("seeds: \(error.message)")
         }
+        guard c.gossip.probeTimeout < c.gossip.probeInterval else {
+            throw ConfigurationError("probe-timeout (\(c.gossip.probeTimeout)ms) must be below probe-interval (\(c.gossip.probeInterval)ms)")
+        }
+        gossipTiming = c.gossip
         replicas = c.replicas
         handshakeTimeoutMillis = max(UInt64(c.peerTimeout), 1000)
         peerTimeoutMillis = UInt64(c.peerTimeout)

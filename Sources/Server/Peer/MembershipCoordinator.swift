@@ -10,6 +10,10 @@ enum CoordinatorMessage: Sendable {
     case learned(members: [Member], epoch: UInt64, from: NodeAddress, incarnation: UInt64?)
     /// A frame came from `peer` at an epoch above ours: ask it for its members.
     case catchUp(peer: NodeAddress, epoch: UInt64)
+    /// Gossip's whole member list, after a change: from now on gossip owns membership.
+    case gossipMembers([Member])
+    /// A gossip packet for `to` over its control link (push-pull).
+    case gossipStream(to: NodeAddress, bytes: [UInt8])
 }
 
 /// Owns the membership on the listener thread, and keeps every member's copy of it in step until
@@ -45,8 +49,17 @@ final class MembershipCoordinator: EventHandler, PeerChannelHost, PeerChannelDel
         let peer: NodeAddress
         var channel: PeerChannel?
         var backoff = Backoff(initial: 100)
+        /// The latest gossip packet waiting for the link to be ready (a push-pull: only the
+        /// newest table matters).
+        var pendingGossip: [UInt8]?
+        /// Opened for a push-pull to a node outside the membership (a dead member forgotten,
+        /// a seed): closed when the membership next changes.
+        var transient = false
         init(peer: NodeAddress) { self.peer = peer }
     }
+
+    /// Gossip runs and owns the member list; hellos and `members` frames only carry the epoch.
+    private var gossipDriven = false
 
     init(base: EventBase, cluster: ClusterState, logger: Logger, clock: CoarseClock) throws(EventLoopError) {
         self.base = base
@@ -106,8 +119,14 @@ final class MembershipCoordinator: EventHandler, PeerChannelHost, PeerChannelDel
             switch message {
             case .learned(let members, let epoch, let from, let incarnation):
                 learn(members, epoch: epoch, from: from, introduced: incarnation)
+            case .gossipMembers(let list):
+                gossipDriven = true
+                guard !stopping else { continue }
+                if membership.adopt(list) { publish() }
+            case .gossipStream(let to, let bytes):
+                sendGossip(bytes, to: to)
             case .catchUp(let peer, let epoch):
-                guard epoch > membership.epoch, let link = links[peer.advertise], let channel = link.channel, channel.isReady else { continue }
+                guard !gossipDriven, epoch > membership.epoch, let link = links[peer.advertise], let channel = link.channel, channel.isReady else { continue }
                 channel.send(PeerFrameHeader(type: .membersRequest, epoch: membership.epoch), [])
             }
         }
@@ -116,6 +135,11 @@ final class MembershipCoordinator: EventHandler, PeerChannelHost, PeerChannelDel
     private func learn(_ members: [Member], epoch: UInt64, from: NodeAddress, introduced incarnation: UInt64?) {
         guard !stopping else { return }
         let epochBefore = membership.epoch
+        if gossipDriven {
+            membership.observe(epoch: epoch)
+            if membership.epoch != epochBefore { publish(news: false) }
+            return
+        }
         var changed = false
         if let incarnation, membership.member(from) == nil {
             // Met first hand: a new member, one change this node originates.
@@ -146,8 +170,10 @@ final class MembershipCoordinator: EventHandler, PeerChannelHost, PeerChannelDel
         for mailbox in workers { mailbox.post(.view(view)) }
         guard news else { return }
         cluster.counters.membershipChanges.add(1, ordering: .relaxed)
-        logger.notice("membership epoch \(view.epoch): \(view.members.count) members, ring digest \(view.ring.digest)")
+        logger.notice("membership epoch \(view.epoch): \(view.members.count) members, \(view.ring.nodes.count) on the ring, ring digest \(view.ring.digest)")
         syncLinks()
+        // Gossip spreads the news itself.
+        guard !gossipDriven else { return }
         let list = PeerHandshake.encodeMembers(view.members)
         for link in links.values {
             if let channel = link.channel, channel.isReady {
@@ -162,11 +188,31 @@ final class MembershipCoordinator: EventHandler, PeerChannelHost, PeerChannelDel
         for member in others where links[member.address.advertise] == nil {
             links[member.address.advertise] = ControlLink(peer: member.address)
         }
-        for (identity, link) in links where !others.contains(where: { $0.address.advertise == identity }) {
+        for (identity, link) in links where !others.contains(where: { $0.address.advertise == identity }) && !(link.transient && link.pendingGossip != nil) {
             link.channel?.close(reason: "\(identity) left the membership")
             links[identity] = nil
         }
         reconnect()
+    }
+
+    /// A push-pull for `to` over its control link, now or when the link is ready; a link is
+    /// opened for a node outside the membership.
+    private func sendGossip(_ bytes: [UInt8], to: NodeAddress) {
+        guard !stopping, to.advertise != cluster.local.advertise else { return }
+        let link: ControlLink
+        if let known = links[to.advertise] {
+            link = known
+        } else {
+            link = ControlLink(peer: to)
+            link.transient = true
+            links[to.advertise] = link
+        }
+        if let channel = link.channel, channel.isReady {
+            channel.send(PeerFrameHeader(type: .gossip, epoch: membership.epoch), bytes)
+        } else {
+            link.pendingGossip = bytes
+            reconnect()
+        }
     }
 
     private func reconnect() {
@@ -207,7 +253,13 @@ final class MembershipCoordinator: EventHandler, PeerChannelHost, PeerChannelDel
 
     func channelReady(_ channel: PeerChannel) {
         guard let ack = channel.peer else { return }
-        link(of: channel)?.backoff.succeeded()
+        if let link = link(of: channel) {
+            link.backoff.succeeded()
+            if let pending = link.pendingGossip {
+                link.pendingGossip = nil
+                channel.send(PeerFrameHeader(type: .gossip, epoch: membership.epoch), pending)
+            }
+        }
         learn(ack.members, epoch: ack.epoch, from: ack.node, introduced: nil)
     }
 
@@ -221,6 +273,8 @@ final class MembershipCoordinator: EventHandler, PeerChannelHost, PeerChannelDel
                 cluster.counters.peerProtocolErrors.add(1, ordering: .relaxed)
                 channel.close(reason: "bad member list: \(error)")
             }
+        case .gossip:
+            if let from = channel.peer?.node { cluster.gossipInbox.post(.stream(bytes: Array(payload), from: from)) }
         case .pong:
             break
         default:
@@ -233,6 +287,8 @@ final class MembershipCoordinator: EventHandler, PeerChannelHost, PeerChannelDel
         guard let link = link(of: channel) else { return }
         link.channel = nil
         link.backoff.failed(now: nowMillis)
+        // A push-pull that could not go is dropped: gossip asks again at its next round.
+        link.pendingGossip = nil
         if !stopping { logger.info("control link to \(link.peer.advertise) closed: \(reason)") }
     }
 }

@@ -50,6 +50,8 @@ final class PeerSession: PeerChannelDelegate {
             let view = worker.currentView
             channel.send(PeerFrameHeader(type: .members, requestID: header.requestID, epoch: view?.epoch ?? 0),
                          PeerHandshake.encodeMembers(view?.members ?? []))
+        case (.control, .gossip):
+            if let from = channel.peer?.node { worker.cluster.gossipInbox.post(.stream(bytes: Array(payload), from: from)) }
         case (_, .pong):
             break
         default:
