@@ -47,9 +47,8 @@ extension GossipNode {
         members[id] = KnownMember(news: fresh, changedAt: known.state == .alive ? known.changedAt : now)
         suspicions[id] = nil
         queue.enqueue(fresh)
-        if known.state != .alive || restarted {
-            actions.append(.changed(MemberChange(news: fresh, previous: known.state, restarted: restarted)))
-        }
+        // Also a new incarnation alone: `cluster nodes` shows it.
+        actions.append(.changed(MemberChange(news: fresh, previous: known.state, restarted: restarted)))
     }
 
     mutating func suspect(_ news: MemberNews, now: UInt64, _ actions: inout [GossipAction]) {

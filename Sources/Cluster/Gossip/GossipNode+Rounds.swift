@@ -126,7 +126,8 @@ extension GossipNode {
             }
         }
         var candidates = members.values.filter { $0.state == .dead }.map(\.news.address)
-        for seed in seeds where !(members[seed.advertise].map { $0.state == .alive || $0.state == .suspect } ?? false) {
+        // A seed is absent when it is not alive or suspect, or never heard from (boot id 0).
+        for seed in seeds where !(members[seed.advertise].map { ($0.state == .alive || $0.state == .suspect) && $0.news.bootID != 0 } ?? false) {
             if !candidates.contains(seed) { candidates.append(seed) }
         }
         guard !candidates.isEmpty else { return }

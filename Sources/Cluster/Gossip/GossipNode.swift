@@ -39,6 +39,12 @@ public struct GossipHealth: Sendable, Equatable {
     public var seesMajority: Bool { visible * 2 > known }
     /// No gossip from any other member for longer than the longest suspicion.
     public var isolated: Bool
+
+    public init(known: Int, visible: Int, isolated: Bool) {
+        self.known = known
+        self.visible = visible
+        self.isolated = isolated
+    }
 }
 
 /// The membership protocol of one node, SWIM with Lifeguard's refinements, as a pure state
@@ -82,6 +88,8 @@ public struct GossipNode: Sendable {
     /// When a valid packet from another member last arrived.
     public internal(set) var lastHeard: UInt64
     public internal(set) var leaving = false
+    /// When this node last asked a sender of an unknown life for a push-pull.
+    var pushPullAsked: [String: UInt64] = [:]
     /// Pings that named another member as their target (dropped).
     public internal(set) var misdirected = 0
 
@@ -160,6 +168,18 @@ public struct GossipNode: Sendable {
         guard incoming.sender.advertise != local.advertise, !leaving else { return [] }
         var actions: [GossipAction] = []
         lastHeard = now
+        // A sender in a life this node has not heard of (a seed never heard from, a restart
+        // whose news has not come yet, a member that forgot us): exchange tables with it now
+        // rather than wait for the next push-pull round. Once per probe interval per sender.
+        if members[incoming.sender.advertise]?.news.bootID != incoming.senderBoot {
+            if pushPullAsked[incoming.sender.advertise].map({ now >= $0 + timing.probeInterval }) ?? true {
+                if pushPullAsked.count >= 4096 { pushPullAsked.removeAll() }
+                pushPullAsked[incoming.sender.advertise] = now
+                if case .pushPull = incoming.body {} else {
+                    actions.append(.stream(to: incoming.sender, packet(.pushPull(members: fullTable, reply: false))))
+                }
+            }
+        }
         let viaPushPull: Bool
         if case .pushPull = incoming.body { viaPushPull = true } else { viaPushPull = false }
         for news in incoming.news { apply(news, from: incoming.sender, viaPushPull: viaPushPull, now: now, &actions) }
@@ -214,6 +234,7 @@ public struct GossipNode: Sendable {
     public mutating func forget(_ identity: String, _ actions: inout [GossipAction]) -> Bool {
         guard identity != local.advertise, let known = members.removeValue(forKey: identity) else { return false }
         suspicions[identity] = nil
+        pushPullAsked[identity] = nil
         queue.remove(identity)
         actions.append(.forgotten(known.news.address))
         return true

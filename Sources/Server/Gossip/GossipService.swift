@@ -88,6 +88,7 @@ final class GossipService: EventHandler {
     private var buffer = [UInt8](repeating: 0, count: 65_536)
     private var thread: NativeThread?
     private var stopped = false
+    private var lastHealth = GossipHealth(known: 1, visible: 1, isolated: false)
 
     init(cluster: ClusterState, coordinator: MembershipCoordinator, logger: Logger) throws(EventLoopError) {
         self.base = try EventBase()
@@ -207,6 +208,21 @@ final class GossipService: EventHandler {
         let now = GossipService.now()
         perform(node.tick(now: now))
         let health = node.health(now: now)
+        if health.seesMajority != lastHealth.seesMajority {
+            if health.seesMajority {
+                logger.notice("this node sees a majority again (\(health.visible) of \(health.known) members)")
+            } else {
+                logger.warning("this node sees no majority: \(health.visible) of \(health.known) members visible; deaths it declares move no keys")
+            }
+        }
+        if health.isolated != lastHealth.isolated {
+            if health.isolated {
+                logger.warning("no gossip from any member for longer than the longest suspicion (\(node.suspicionBounds.max) ms): this node may be cut off")
+            } else {
+                logger.notice("gossip arrives again")
+            }
+        }
+        lastHealth = health
         let c = cluster.gossipCounters
         c.known.store(health.known, ordering: .relaxed)
         c.visible.store(health.visible, ordering: .relaxed)
@@ -270,6 +286,7 @@ final class GossipService: EventHandler {
         switch (change.previous, n.state) {
         case (nil, _): what = "joined (\(n.state.rawValue))"
         case (_, .alive) where change.restarted: what = "restarted (a new life, incarnation \(n.incarnation))"
+        case (.alive?, .alive): return  // a new incarnation only (first news of a seed, a refutation)
         case (_, .alive): what = "is alive again (incarnation \(n.incarnation))"
         case (_, .suspect): what = "is suspect (reported by \(n.reporter))"
         case (_, .dead): what = n.confirmed ? "is dead (confirmed by a majority)" : "is dead as seen from a side without a majority: it keeps its keys"
