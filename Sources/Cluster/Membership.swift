@@ -120,8 +120,11 @@ public struct Membership: Sendable {
     }
 
     /// Takes the whole member list from gossip, which owns membership once it runs: members
-    /// it forgot leave, a changed list counts one change of the epoch. A member whose ring name
-    /// another already has is left out (two ring nodes would become one). Whether it changed.
+    /// it forgot leave. A change of the ring (a member joins, dies with a majority, leaves)
+    /// counts one change of the epoch; a state or incarnation alone (a suspicion, a refutation)
+    /// does not, so every node counts the same changes and their epochs agree. A member whose
+    /// ring name another already has is left out (two ring nodes would become one). Whether
+    /// the list changed.
     @discardableResult
     public mutating func adopt(_ list: [Member]) -> Bool {
         var adopted: [Member] = []
@@ -134,8 +137,9 @@ public struct Membership: Sendable {
             adopted.sort { $0.address < $1.address }
         }
         guard adopted != members else { return false }
+        let ringBefore = ringNodes
         members = adopted
-        if epoch < .max { epoch += 1 }
+        if ringNodes != ringBefore && epoch < .max { epoch += 1 }
         return true
     }
 

@@ -113,3 +113,33 @@ import Testing
         _ = m.makeRing()
     }
 }
+
+@Suite struct MembershipAdoptTests {
+    static let a = address("10.0.0.1:11211"), b = address("10.0.0.2:11211"), c = address("10.0.0.3:11211")
+
+    /// Only a change of the ring counts in the epoch: a suspicion or a new incarnation does not,
+    /// a join, a confirmed death and a leave do; a death seen without a majority keeps the keys.
+    func adopt(_ m: inout Membership, _ list: [Member]) -> Bool { m.adopt(list) }
+
+    @Test func onlyRingChangesCountInTheEpoch() throws {
+        var m = try Membership(local: Self.a, seeds: [Self.a, Self.b])
+        #expect(adopt(&m, [Member(address: Self.a), Member(address: Self.b, incarnation: 9)]))
+        #expect(m.epoch == 0)
+        #expect(adopt(&m, [Member(address: Self.a), Member(address: Self.b, state: .suspect, incarnation: 9)]))
+        #expect(m.epoch == 0)
+        #expect(adopt(&m, [Member(address: Self.a), Member(address: Self.b, incarnation: 9), Member(address: Self.c, incarnation: 3)]))
+        #expect(m.epoch == 1)
+        #expect(m.ringNodes == [Self.a, Self.b, Self.c])
+        #expect(adopt(&m, [Member(address: Self.a), Member(address: Self.b, incarnation: 9),
+                         Member(address: Self.c, state: .dead, incarnation: 3, holdsKeys: true)]))
+        #expect(m.epoch == 1)
+        #expect(m.ringNodes.count == 3)
+        #expect(adopt(&m, [Member(address: Self.a), Member(address: Self.b, incarnation: 9), Member(address: Self.c, state: .dead, incarnation: 3)]))
+        #expect(m.epoch == 2)
+        #expect(m.ringNodes == [Self.a, Self.b])
+        #expect(!adopt(&m, [Member(address: Self.a), Member(address: Self.b, incarnation: 9), Member(address: Self.c, state: .dead, incarnation: 3)]))
+        // Forgotten: gone from the list, and this node is always in it.
+        #expect(adopt(&m, [Member(address: Self.b, incarnation: 9)]))
+        #expect(m.members.map(\.address) == [Self.a, Self.b])
+    }
+}

@@ -191,6 +191,9 @@ public struct GossipNode: Sendable {
             }
             actions.append(.send(to: incoming.sender, withNews(.ack(seq: seq))))
         case .pingReq(let seq, let target):
+            // Relays expire within a probe interval; past this many at once, more are refused
+            // (the asker then counts a missing nack, as for a lost packet).
+            guard relays.count < 4096 else { break }
             let mine = takeSeq()
             relays[mine] = Relay(
                 requester: incoming.sender, seq: seq, nackAt: now + timing.probeTimeout * 8 / 10,
