@@ -113,8 +113,12 @@ extension IntegrationSuite {
             defer { cluster.stop() }
             let a = cluster.nodes[0]
             #expect(try PeerLayerTests.eventually(10) { try Self.nodes(a).count == 3 && Self.nodes(a).values.allSatisfy { $0 == "alive" } })
-            let stats = try PeerLayerTests.stats(a)
-            #expect(stats["sees_majority"] == "yes" && stats["members_known"] == "3" && stats["isolated"] == "no")
+            var stats: [String: String] = [:]
+            let healthy = try PeerLayerTests.eventually(5) {
+                stats = try PeerLayerTests.stats(a)
+                return stats["sees_majority"] == "yes" && stats["members_known"] == "3" && stats["members_visible"] == "3" && stats["isolated"] == "no"
+            }
+            #expect(healthy, "stats cluster: \(stats.filter { $0.key.hasPrefix("members") || $0.key == "sees_majority" || $0.key == "isolated" })\n\(cluster.logExcerpts)")
             #expect(try a.connect().call("cluster forget \(cluster.advertise(1))\r\n").hasPrefix("CLIENT_ERROR 127.0.0.1:"))
             #expect(try a.connect().call("cluster forget \(cluster.advertise(0))\r\n") == "CLIENT_ERROR a node cannot forget itself")
             #expect(try a.connect().call("cluster forget 127.0.0.1:1\r\n") == "NOT_FOUND")
