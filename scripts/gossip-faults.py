@@ -164,6 +164,11 @@ class Cluster:
         """Where every node's log ends now: `declared_dead(since=)` reads only what follows."""
         return {n.advertise: len(n.log_text()) for n in self.nodes}
 
+    def suspicions(self, since):
+        """How many times, after `since`, a node logged a member as suspect (false alarms
+        that were refuted, when nobody died)."""
+        return sum(n.log_text()[since.get(n.advertise, 0):].count(" is suspect ") for n in self.nodes)
+
     def declared_dead(self, member, since, by=None):
         """The nodes whose log says, after `since`, that `member` was declared dead."""
         needle = f"member {member.advertise} is dead"
@@ -247,7 +252,8 @@ def sigstop(cluster, rounds, failures):
         victim.signal(signal.SIGCONT)
         time.sleep(2.0)
     declared = cluster.declared_dead(victim, since)
-    check(not declared, f"SIGSTOP 0.4 s x{rounds}: never declared dead (declared by: {declared or 'nobody'})", failures)
+    check(not declared, f"SIGSTOP 0.4 s x{rounds}: never declared dead (declared by: {declared or 'nobody'}); "
+                        f"{cluster.suspicions(since)} suspicions raised and refuted", failures)
 
 
 def starvation(cluster, seconds, failures):
@@ -265,7 +271,8 @@ def starvation(cluster, seconds, failures):
     by_victim = [m.advertise for m in cluster.nodes
                  if m is not victim and cluster.declared_dead(m, since, by=[victim])]
     check(not declared and not by_victim,
-          f"starved {seconds} s (150 ms of every 400 ms): dead to nobody ({declared or 'ok'}), declares nobody dead ({by_victim or 'ok'})",
+          f"starved {seconds} s (150 ms of every 400 ms): dead to nobody ({declared or 'ok'}), declares nobody dead ({by_victim or 'ok'}); "
+          f"{cluster.suspicions(since)} suspicions raised and refuted",
           failures)
 
 
@@ -280,7 +287,8 @@ def load(cluster, seconds, failures):
         tps = [l for l in out.splitlines() if "TPS" in l]
         print(f"    memcaslap: exit {p.returncode}; {tps[-1].strip() if tps else 'no TPS line'}", flush=True)
     declared = [(m.advertise, cluster.declared_dead(m, since)) for m in cluster.nodes if cluster.declared_dead(m, since)]
-    check(not declared, f"memcaslap on all {len(cluster.nodes)} nodes for {seconds} s: nobody declared dead ({declared or 'ok'})", failures)
+    check(not declared, f"memcaslap on all {len(cluster.nodes)} nodes for {seconds} s: nobody declared dead ({declared or 'ok'}); "
+                        f"{cluster.suspicions(since)} suspicions raised and refuted", failures)
 
 
 def nft(*commands):

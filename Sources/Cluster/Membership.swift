@@ -127,15 +127,14 @@ public struct Membership: Sendable {
     /// the list changed.
     @discardableResult
     public mutating func adopt(_ list: [Member]) -> Bool {
-        var adopted: [Member] = []
-        var names = Set<String>()
-        for m in list.sorted(by: { $0.address < $1.address }) where names.insert(m.address.ringName).inserted {
+        // This node first: a member whose ring name it has is the one left out.
+        let mine = list.first { $0.address.advertise == local.advertise } ?? Member(address: local)
+        var adopted: [Member] = [mine]
+        var names: Set<String> = [local.ringName]
+        for m in list where m.address.advertise != local.advertise && names.insert(m.address.ringName).inserted {
             adopted.append(m)
         }
-        if !adopted.contains(where: { $0.address.advertise == local.advertise }) {
-            adopted.append(Member(address: local))
-            adopted.sort { $0.address < $1.address }
-        }
+        adopted.sort { $0.address < $1.address }
         guard adopted != members else { return false }
         let ringBefore = ringNodes
         members = adopted

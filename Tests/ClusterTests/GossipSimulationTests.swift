@@ -20,25 +20,27 @@ import Testing
         return (sim, took.map { $0 + UInt64(n) * 20 })
     }
 
-    static func rate(_ sim: GossipSimulation, over ms: UInt64, _ f: (GossipSimulation) -> [Int]) -> Double {
-        let v = f(sim)
-        return Double(v.reduce(0, +)) / Double(v.count) / (Double(ms) / 1000)
-    }
-
     @Test(arguments: [3, 5, 10, 50])
     func joinsConvergeAndAKilledNodeIsDeclaredDeadByEveryOther(_ n: Int) {
         let (sim, joined) = Self.converged(n)
         #expect(joined != nil, "\(n) nodes did not converge")
+        let packets0 = sim.sentPackets, bytes0 = sim.sentBytes
+        sim.run(for: 5000)
+        let perNode = Double(zip(sim.sentPackets, packets0).map { $0 - $1 }.reduce(0, +)) / Double(n) / 5
+        let bytesPerNode = Double(zip(sim.sentBytes, bytes0).map { $0 - $1 }.reduce(0, +)) / Double(n) / 5
         let victim = n - 1
         sim.kill(victim)
         let others = Array(0..<victim)
-        let detected = sim.run(for: 20_000) { sim.all(others, see: [victim], as: .dead) }
-        #expect(detected != nil)
         let bounds = Self.timing.suspicionBounds(nodes: n)
-        // Detection: a probe round to reach it, then at most the longest suspicion, then gossip.
-        if let detected { #expect(detected <= bounds.max + 2 * Self.timing.probeInterval * UInt64(n)) }
+        // Detection: at most the longest suspicion after the first failed probe, plus gossip;
+        // in practice confirmations bring it near the shortest. The run lasts longer than the
+        // bound, so the bound can fail.
+        let bound = bounds.max + 2000
+        let detected = sim.run(for: bound + 5000) { sim.all(others, see: [victim], as: .dead) }
+        #expect(detected != nil)
+        if let detected { #expect(detected <= bound) }
         #expect(others.allSatisfy { sim.news(of: victim, at: $0)?.confirmed == true })
-        print("gossip sim: \(n) nodes joined in \(joined ?? 0) ms; a SIGKILL was dead everywhere after \(detected ?? 0) ms")
+        print("gossip sim: \(n) nodes joined in \(joined ?? 0) ms; steady state \(Int(perNode)) packets and \(Int(bytesPerNode)) bytes per node per second; a SIGKILL was dead everywhere after \(detected ?? 0) ms")
     }
 
     /// Every node names every node as a seed and they start seconds apart, so the first ones'
@@ -69,6 +71,26 @@ import Testing
         #expect(sim.all(Array(0..<5), see: Array(0..<5), as: .alive))
     }
 
+    /// A member killed while the cluster was split is declared dead without a majority (it keeps
+    /// its keys); once the partition heals and a majority is visible again its death is judged
+    /// anew and confirmed, everywhere.
+    @Test func aDeathDeclaredWithoutAMajorityIsConfirmedOnceAMajorityIsBack() {
+        let (sim, _) = Self.converged(5, seed: 17)
+        sim.partition([0, 1], [2, 3, 4])
+        sim.run(for: 15_000) { sim.all([2, 3, 4], see: [0, 1], as: .dead) }
+        #expect(sim.all([2, 3, 4], see: [0, 1], as: .dead))
+        sim.kill(2)
+        sim.run(for: 15_000) { sim.all([3, 4], see: [2], as: .dead) }
+        #expect(sim.all([3, 4], see: [2], as: .dead))
+        #expect([3, 4].allSatisfy { sim.news(of: 2, at: $0)?.confirmed == false })
+        sim.healAll()
+        let live = [0, 1, 3, 4]
+        let settled = sim.run(for: 30_000) {
+            sim.all(live, see: live, as: .alive) && live.allSatisfy { sim.state(of: 2, at: $0) == .dead && sim.news(of: 2, at: $0)?.confirmed == true }
+        }
+        #expect(settled != nil, "\(live.map { sim.news(of: 2, at: $0) })")
+    }
+
     /// Lifeguard's point: a node starved of CPU (stopped 150 ms of every 400 ms for a minute)
     /// is not declared dead by the others and declares none of them dead itself.
     @Test func aStarvedNodeNeitherDiesNorKills() {
@@ -80,6 +102,8 @@ import Testing
             sim.run(for: 250)
         }
         for i in 0..<5 { #expect(!sim.everDeclaredDead(i), "node \(i) was declared dead") }
+        let raisedByStarved = sim.changes.filter { $0.1 == 0 && $0.2.news.state == .suspect && $0.2.news.reporter == sim.addresses[0].advertise }.count
+        print("gossip sim: a node stopped 150 ms of every 400 ms for 60 s raised \(raisedByStarved) suspicions of healthy members")
     }
 
     @Test func aLossyDelayingNetworkCausesNoFalseDeaths() {
@@ -236,6 +260,79 @@ import Testing
         var n = Self.node()
         let actions = n.receive(Self.packet(from: Self.b, news: [MemberNews(address: Self.b, state: .alive, incarnation: 5, bootID: 2)]), now: 1)
         #expect(actions.contains { if case .changed(let c) = $0 { return c.news.identity == Self.b.advertise && c.news.incarnation == 5 && !c.restarted } else { return false } })
+    }
+
+    /// A probe whose target refuted while it ran does not suspect the refuted incarnation.
+    @Test func aRefutationDuringAProbeWins() {
+        var n = Self.node()
+        _ = n.receive(Self.packet(from: Self.b, news: [MemberNews(address: Self.b, state: .alive, incarnation: 5, bootID: 2),
+                                                         MemberNews(address: Self.c, state: .alive, incarnation: 5, bootID: 3)]), now: 0)
+        var t: UInt64 = 0
+        // Run until a probe is out, then refute its target and let the probe fail.
+        while n.probe == nil { t += 5; _ = n.tick(now: t) }
+        let target = n.probe!.target
+        let address = target == Self.b.advertise ? Self.b : Self.c
+        _ = n.receive(Self.packet(from: address, news: [MemberNews(address: address, state: .alive, incarnation: 6, bootID: target == Self.b.advertise ? 2 : 3)]), now: t + 1)
+        for step in 1...100 { _ = n.tick(now: t + UInt64(step) * 5) }
+        #expect(n.members[target]?.state == .alive)
+        #expect(n.members[target]?.news.incarnation == 6)
+    }
+
+    /// A node stalled past its probe's deadline gives the helpers a probe timeout before it
+    /// judges: one late tick does not suspect anyone or stretch its own deadlines.
+    @Test func aStallDoesNotJudgeAProbeInTheSameTick() {
+        var n = Self.node()
+        _ = n.receive(Self.packet(from: Self.b, news: [MemberNews(address: Self.b, state: .alive, incarnation: 5, bootID: 2),
+                                                         MemberNews(address: Self.c, state: .alive, incarnation: 5, bootID: 3)]), now: 0)
+        var t: UInt64 = 0
+        while n.probe == nil { t += 5; _ = n.tick(now: t) }
+        let late = n.tick(now: t + 5000)
+        #expect(!late.contains { if case .changed(let c) = $0 { return c.news.state == .suspect } else { return false } })
+        #expect(late.contains { if case .send(_, let p) = $0, case .pingReq = p.body { return true } else { return false } })
+        #expect(n.awareness.score == 0)
+    }
+
+    /// News at an absurd incarnation (forged, garbled) is ignored: refuting it would overflow.
+    @Test func anImplausibleIncarnationIsIgnored() {
+        var n = Self.node()
+        for state in [MemberState.alive, .suspect, .dead, .left] {
+            _ = n.receive(Self.packet(from: Self.b, news: [MemberNews(address: Self.me, state: state, incarnation: .max, bootID: 9, reporter: "x")]), now: 1)
+            _ = n.receive(Self.packet(from: Self.b, news: [MemberNews(address: Self.c, state: state, incarnation: .max, bootID: 9, reporter: "x")]), now: 1)
+        }
+        #expect(n.incarnation == 10)
+        #expect(n.members[Self.c.advertise]?.news.incarnation == 0)
+        // At the bound itself a refutation saturates instead of trapping.
+        _ = n.receive(Self.packet(from: Self.b, news: [MemberNews(address: Self.me, state: .suspect, incarnation: GossipNode.maxIncarnation, bootID: 1, reporter: "b")]), now: 2)
+        #expect(n.incarnation == GossipNode.maxIncarnation + 1)
+        _ = n.receive(Self.packet(from: Self.b, news: [MemberNews(address: Self.me, state: .suspect, incarnation: GossipNode.maxIncarnation, bootID: 1, reporter: "b")]), now: 3)
+        #expect(n.incarnation == GossipNode.maxIncarnation + 1)
+    }
+
+    /// Random packets that decode (random kinds, addresses, states, incarnations) fed to a node
+    /// for a while, with ticks: it never traps and keeps itself alive in its own table.
+    @Test func randomPacketsNeverBreakANode() {
+        var random = GossipRandom(seed: 99)
+        var n = Self.node()
+        let addresses = [Self.me, Self.b, Self.c, address("10.0.0.4:11211"), address("10.0.0.5:11211")]
+        let states: [MemberState] = [.alive, .suspect, .dead, .left]
+        func pick<T>(_ list: [T]) -> T { list[Int(random.next() % UInt64(list.count))] }
+        func incarnation() -> UInt64 { pick([0, 1, 5, 10, 11, GossipNode.maxIncarnation, .max, random.next()]) }
+        for step in 0..<20_000 {
+            let news = (0..<Int(random.next() % 4)).map { _ in
+                MemberNews(address: pick(addresses), state: pick(states), incarnation: incarnation(), bootID: pick([0, 1, 2, random.next()]),
+                           confirmed: random.next() % 2 == 0, reporter: pick(["", "x", Self.me.advertise]))
+            }
+            let seq = UInt32(truncatingIfNeeded: random.next() % 8)
+            let body: GossipBody = pick([.gossip, .ack(seq: seq), .nack(seq: seq), .ping(seq: seq, target: pick(addresses)),
+                                         .pingReq(seq: seq, target: pick(addresses)), .pushPull(members: news, reply: random.next() % 2 == 0)])
+            let packet = GossipPacket(sender: pick(addresses), senderBoot: pick([1, 2, 3]), body: body, news: news)
+            let bytes = GossipCodec.encode(packet)
+            guard let decoded = decodeGossip(bytes) else { continue }
+            _ = n.receive(decoded, now: UInt64(step) * 7)
+            _ = n.tick(now: UInt64(step) * 7 + 3)
+        }
+        #expect(n.members[Self.me.advertise]?.state == .alive)
+        #expect(n.incarnation <= GossipNode.maxIncarnation + 1)
     }
 
     @Test func aPingForAnotherMemberIsNotAcked() {

@@ -138,6 +138,12 @@ import Testing
         #expect(m.epoch == 2)
         #expect(m.ringNodes == [Self.a, Self.b])
         #expect(!adopt(&m, [Member(address: Self.a), Member(address: Self.b, incarnation: 9), Member(address: Self.c, state: .dead, incarnation: 3)]))
+        // A member whose ring name is this node's (`[::1]:1` and `[::1:1]:11211` both hash
+        // as `::1:1`) is left out, never this node.
+        var v6 = try Membership(local: address("[::1]:1@2"), seeds: [address("[::1]:1@2")])
+        #expect(adopt(&v6, [Member(address: address("[::1:1]:11211")), Member(address: address("[::1]:1@2"))]) == false)
+        #expect(v6.members.map(\.address.advertise) == ["[::1]:1"])
+        _ = v6.makeRing()
         // Forgotten: gone from the list, and this node is always in it.
         #expect(adopt(&m, [Member(address: Self.b, incarnation: 9)]))
         #expect(m.members.map(\.address) == [Self.a, Self.b])

@@ -3,6 +3,7 @@
 /// refutes news of its own suspicion or death by raising its incarnation.
 extension GossipNode {
     mutating func apply(_ news: MemberNews, from sender: NodeAddress, viaPushPull: Bool, now: UInt64, _ actions: inout [GossipAction]) {
+        guard news.incarnation <= GossipNode.maxIncarnation else { return }
         switch news.state {
         case .alive:
             alive(news, now: now, &actions)
@@ -74,12 +75,7 @@ extension GossipNode {
             record.bootID = known.news.bootID
             record.confirmed = false
             members[id] = KnownMember(news: record, changedAt: now)
-            let bounds = suspicionBounds
-            let n = estimatedNodes
-            let expected = n - 2 < timing.suspicionMultiplier - 2 ? 0 : timing.suspicionMultiplier - 2
-            suspicions[id] = Suspicion(
-                incarnation: news.incarnation, reporter: news.reporter, startedAt: now, expected: expected,
-                min: bounds.min, max: bounds.max)
+            startSuspicion(id, record, now: now)
             queue.enqueue(record)
             actions.append(.changed(MemberChange(news: record, previous: .alive, restarted: false)))
         }
@@ -111,6 +107,17 @@ extension GossipNode {
         actions.append(.changed(MemberChange(news: record, previous: known.state, restarted: false)))
     }
 
+    /// Starts the timer of a suspicion of `id` (memberlist: k = multiplier − 2 confirmations
+    /// expected, none when the cluster is too small to give them).
+    mutating func startSuspicion(_ id: String, _ news: MemberNews, now: UInt64) {
+        let bounds = suspicionBounds
+        let n = estimatedNodes
+        let expected = n - 2 < timing.suspicionMultiplier - 2 ? 0 : timing.suspicionMultiplier - 2
+        suspicions[id] = Suspicion(
+            incarnation: news.incarnation, reporter: news.reporter, startedAt: now, expected: expected,
+            min: bounds.min, max: bounds.max)
+    }
+
     /// A suspicion ran out: the member is dead, `confirmed` if this node sees a majority
     /// without it.
     mutating func declareDead(_ id: String, now: UInt64, _ actions: inout [GossipAction]) {
@@ -128,7 +135,7 @@ extension GossipNode {
 
     /// Raises this node's incarnation above `theirs` and says it is alive.
     mutating func refute(above theirs: UInt64, now: UInt64, _ actions: inout [GossipAction]) {
-        incarnation = max(incarnation, theirs) + 1
+        incarnation = GossipNode.raised(max(incarnation, theirs))
         let news = selfNews
         members[local.advertise] = KnownMember(news: news, changedAt: members[local.advertise]?.changedAt ?? now)
         queue.enqueue(news)

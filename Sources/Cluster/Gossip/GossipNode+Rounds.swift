@@ -19,6 +19,10 @@ extension GossipNode {
         if var p = probe {
             if !p.indirect && now >= p.timeoutAt {
                 p.indirect = true
+                // Started late (this node was stalled past the deadline): give the helpers a
+                // probe timeout to answer rather than judge them, and ourselves, at once.
+                p.deadline = max(p.deadline, now + timing.probeTimeout)
+                nextProbeAt = max(nextProbeAt, p.deadline)
                 if let target = members[p.target] {
                     let helpers = pick(timing.indirectChecks) { $0.state == .alive && $0.news.identity != p.target }
                     p.expectedNacks = helpers.count
@@ -34,8 +38,10 @@ extension GossipNode {
             awareness.apply(p.expectedNacks > 0 ? p.expectedNacks - p.nacks : 1)
             probe = nil
             // Suspected already: this node's own failed probe is an independent confirmation.
+            // At the incarnation the probe began with: a refutation that came meanwhile wins.
             if let target = members[p.target], target.state == .alive || target.state == .suspect {
                 var news = target.news
+                news.incarnation = p.incarnation
                 news.state = .suspect
                 news.reporter = local.advertise
                 news.confirmed = false
@@ -49,7 +55,8 @@ extension GossipNode {
         }
         let seq = takeSeq()
         let deadline = now + awareness.scale(timing.probeInterval)
-        probe = Probe(target: target.news.identity, seq: seq, timeoutAt: now + timing.probeTimeout, deadline: deadline)
+        probe = Probe(target: target.news.identity, incarnation: target.news.incarnation, seq: seq,
+                      timeoutAt: now + timing.probeTimeout, deadline: deadline)
         nextProbeAt = deadline
         // The buddy system: a suspect hears of its suspicion from the ping itself.
         let buddy: MemberNews? = target.state == .suspect ? suspectNews(of: target) : nil
@@ -123,6 +130,19 @@ extension GossipNode {
             // a long partition cannot shrink the majority a side needs.
             if (m.state == .dead && m.news.confirmed) || m.state == .left {
                 _ = forget(id, &actions)
+            }
+        }
+        // A death declared while no majority was visible keeps its keys; once a majority is
+        // visible again it is judged anew: suspected, so it is probed and can refute, and
+        // declared dead again (confirmed this time) if it stays silent.
+        if health(now: now).seesMajority {
+            for (id, m) in members where m.state == .dead && !m.news.confirmed {
+                var news = m.news
+                news.state = .suspect
+                news.reporter = local.advertise
+                members[id] = KnownMember(news: news, changedAt: now)
+                startSuspicion(id, news, now: now)
+                actions.append(.changed(MemberChange(news: news, previous: .dead, restarted: false)))
             }
         }
         var candidates = members.values.filter { $0.state == .dead }.map(\.news.address)

@@ -96,9 +96,11 @@ public struct GossipNode: Sendable {
     /// A probe in progress.
     struct Probe: Sendable {
         let target: String
+        /// The target's incarnation when the probe began: a failure suspects this one.
+        let incarnation: UInt64
         let seq: UInt32
         let timeoutAt: UInt64
-        let deadline: UInt64
+        var deadline: UInt64
         var indirect = false
         var expectedNacks = 0
         var nacks = 0
@@ -127,6 +129,8 @@ public struct GossipNode: Sendable {
         for seed in self.seeds where members[seed.advertise] == nil {
             members[seed.advertise] = KnownMember(news: MemberNews(address: seed, state: .alive, incarnation: 0, bootID: 0), changedAt: now)
         }
+        // Sequence numbers start anywhere: an ack cannot be guessed from the boot alone.
+        nextSeq = UInt32(truncatingIfNeeded: random.next())
         // Spread the first probe of many nodes started together over one interval.
         nextProbeAt = now + random.next() % max(1, timing.probeInterval)
         nextGossipAt = now + timing.gossipInterval
@@ -222,7 +226,7 @@ public struct GossipNode: Sendable {
     public mutating func leave(now: UInt64) -> [GossipAction] {
         guard !leaving else { return [] }
         leaving = true
-        incarnation += 1
+        incarnation = GossipNode.raised(incarnation)
         let news = selfNews
         members[local.advertise] = KnownMember(news: news, changedAt: now)
         var actions: [GossipAction] = [.changed(MemberChange(news: news, previous: .alive, restarted: false))]
@@ -267,6 +271,14 @@ public struct GossipNode: Sendable {
 
     /// Every member this node knows, itself included.
     var fullTable: [MemberNews] { members.values.map(\.news) }
+
+    /// Incarnations in news above this are refused as implausible (wall-clock milliseconds,
+    /// where incarnations start, are about 2^41 today), so a forged or garbled one can never
+    /// drive a refutation to overflow.
+    public static let maxIncarnation: UInt64 = 1 << 62
+
+    /// One above `value`, never past `maxIncarnation`.
+    static func raised(_ value: UInt64) -> UInt64 { min(value, maxIncarnation) + 1 }
 
     mutating func takeSeq() -> UInt32 {
         nextSeq &+= 1

@@ -8,7 +8,7 @@ import Foundation
 /// counter that starts at 0 in every life. No nonce repeats under one key as long as boot ids
 /// differ (64 random bits per process start). A datagram is
 /// `u64 boot · u64 counter · ciphertext · 16-byte tag` (ChaCha20-Poly1305, the first 16 bytes
-/// as associated data). The receiver keeps, per sender life, the highest counter seen and a
+/// and the destination's identity as associated data). The receiver keeps, per sender life, the highest counter seen and a
 /// 64-wide window below it, so a replayed datagram is refused; a forged or altered one fails
 /// to open. With several secrets the first seals and every one is tried on receipt.
 ///
@@ -66,23 +66,26 @@ public struct GossipSeal: @unchecked Sendable {
         return try! ChaChaPoly.Nonce(data: bytes)
     }
 
-    /// The sealed datagram of `plaintext`.
-    public mutating func seal(_ plaintext: [UInt8]) -> [UInt8] {
+    /// The sealed datagram of `plaintext` for the member `destination` (its identity): bound to
+    /// it, so a datagram captured on its way to one member opens nowhere else (each receiver
+    /// keeps its own replay window, and the sender's counter is shared by all destinations).
+    public mutating func seal(_ plaintext: [UInt8], to destination: String) -> [UInt8] {
         let header = GossipSeal.header(boot: bootID, counter: counter)
         let nonce = GossipSeal.nonce(counter)
         counter += 1
         // Sealing with a valid key and nonce cannot fail.
-        let box = try! ChaChaPoly.seal(plaintext, using: sendKey, nonce: nonce, authenticating: header)
+        let box = try! ChaChaPoly.seal(plaintext, using: sendKey, nonce: nonce, authenticating: header + Array(destination.utf8))
         return header + Array(box.ciphertext) + Array(box.tag)
     }
 
-    /// The plaintext of a sealed datagram and the sender life it claims, or why it was refused.
-    public mutating func open(_ datagram: UnsafeRawBufferPointer) -> Result<(plaintext: [UInt8], boot: UInt64), Refusal> {
+    /// The plaintext of a datagram sealed for `me` (this node's identity) and the sender life it
+    /// claims, or why it was refused.
+    public mutating func open(_ datagram: UnsafeRawBufferPointer, as me: String) -> Result<(plaintext: [UInt8], boot: UInt64), Refusal> {
         guard datagram.count >= GossipSeal.overhead else { return .failure(.short) }
         let boot = datagram.loadBigEndianUInt64(at: 0)
         let counter = datagram.loadBigEndianUInt64(at: 8)
         if let window = windows[boot], !window.isNew(counter) { return .failure(.replayed) }
-        let header = Data(datagram[0..<GossipSeal.headerSize])
+        let header = Data(datagram[0..<GossipSeal.headerSize]) + Data(me.utf8)
         let body = datagram[GossipSeal.headerSize..<(datagram.count - 16)]
         let tag = datagram[(datagram.count - 16)...]
         guard let box = try? ChaChaPoly.SealedBox(nonce: GossipSeal.nonce(counter), ciphertext: Data(body), tag: Data(tag)) else {

@@ -2,8 +2,9 @@
 ///
 /// It starts at the longest suspicion and shrinks, on a logarithmic curve, towards the shortest
 /// as other members independently report the same suspicion; `expected` confirmations bring it
-/// to the shortest. The member that raised the suspicion, and this node, never count as a
-/// confirmation, and each member counts once.
+/// to the shortest. The member that raised the suspicion never counts as a confirmation; this
+/// node's own failed probe of a member someone else suspects does (as in memberlist); each
+/// member counts once.
 public struct Suspicion: Sendable {
     public let incarnation: UInt64
     public let startedAt: UInt64

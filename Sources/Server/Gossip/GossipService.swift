@@ -28,7 +28,13 @@ final class GossipInbox: Sendable {
         }
     }
 
-    func attach(_ wakeup: Wakeup) { state.withLock { $0.wakeup = wakeup } }
+    /// Posts made before the thread attached its wake-up are signalled now.
+    func attach(_ wakeup: Wakeup) {
+        state.withLock { s in
+            s.wakeup = wakeup
+            if !s.items.isEmpty { wakeup.signal() }
+        }
+    }
 
     func take() -> [GossipInput] {
         state.withLock { s in
@@ -171,9 +177,9 @@ final class GossipService: EventHandler {
     private func take(_ bytes: [UInt8], sealed: Bool, from streamPeer: NodeAddress?) {
         var plain = bytes
         var life: UInt64?
-        if sealed, var s = seal {
-            let opened = bytes.withUnsafeBytes { s.open($0) }
-            seal = s
+        if sealed, seal != nil {
+            let me = cluster.local.advertise
+            let opened = bytes.withUnsafeBytes { seal!.open($0, as: me) }
             switch opened {
             case .success(let o):
                 plain = o.plaintext
@@ -198,6 +204,11 @@ final class GossipService: EventHandler {
         // Over the stream the link authenticated its peer; the packet must be that peer's.
         if let streamPeer, streamPeer.advertise != packet.sender.advertise {
             cluster.gossipCounters.authFailures.add(1, ordering: .relaxed)
+            return
+        }
+        // Whole tables travel only over the authenticated stream, never in a datagram.
+        if streamPeer == nil, case .pushPull = packet.body {
+            cluster.gossipCounters.malformed.add(1, ordering: .relaxed)
             return
         }
         perform(node.receive(packet, now: GossipService.now()))
@@ -299,10 +310,7 @@ final class GossipService: EventHandler {
 
     private func send(_ packet: GossipPacket, to: NodeAddress) {
         var bytes = GossipCodec.encode(packet)
-        if var s = seal {
-            bytes = s.seal(bytes)
-            seal = s
-        }
+        if seal != nil { bytes = seal!.seal(bytes, to: to.advertise) }
         let key = to.peerEndpoint
         if destinations[key] == nil {
             guard let resolved = Datagram.resolve(host: to.host, port: Int(to.peerPort)) else { return }

@@ -82,6 +82,11 @@ enum ClusterAdmin {
                     out.append("NOT_FOUND\r\n")
                     return
                 }
+                guard !(member.state == .dead && member.holdsKeys) else {
+                    // Forgetting it here alone would take it off this node's ring only.
+                    out.append(string: "CLIENT_ERROR \(address.advertise) was declared dead without a majority and keeps its keys; it can be forgotten once a majority confirms its death\r\n")
+                    return
+                }
                 guard member.state == .dead || member.state == .left else {
                     out.append(string: "CLIENT_ERROR \(address.advertise) is \(member.state.rawValue); only a dead or left member can be forgotten\r\n")
                     return

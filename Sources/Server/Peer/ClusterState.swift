@@ -109,7 +109,8 @@ final class ClusterState: Sendable {
         maxForwards = c.maxForwards
         keys = try ClusterState.loadSecrets(c, environment: environment)
         if keys == nil && !c.insecurePeers {
-            let exposed = c.listen.filter { !ClusterAddresses.isLoopback($0) }
+            // The listen addresses (the peer port) and this node's own host (gossip's UDP socket).
+            let exposed = (c.listen + [local.host]).filter { !ClusterAddresses.isLoopback($0) }
             if !exposed.isEmpty {
                 throw ConfigurationError(
                     "the peer port would listen on \(exposed.joined(separator: ", ")), beyond loopback, without a cluster secret: "
