@@ -30,6 +30,7 @@ enum ClusterAdmin {
                 ("peer_connections", String(c.peerConnections.load(ordering: .relaxed))),
                 ("peer_auth_failures", String(c.peerAuthFailures.load(ordering: .relaxed))),
                 ("peer_protocol_errors", String(c.peerProtocolErrors.load(ordering: .relaxed))),
+                ("peer_unmatched_answers", String(c.unmatchedAnswers.load(ordering: .relaxed))),
                 ("ring_mismatch", String(c.ringMismatch.load(ordering: .relaxed))),
                 ("hello_ring_mismatch", String(c.helloRingMismatch.load(ordering: .relaxed))),
                 ("membership_changes", String(c.membershipChanges.load(ordering: .relaxed))),

@@ -206,6 +206,8 @@ final class ClusterCounters: Sendable {
     let peerProtocolErrors = Atomic<UInt64>(0)
     /// Times a client connection stopped reading because its forwards (or a link's) were at the limit.
     let forwardBackpressure = Atomic<UInt64>(0)
+    /// Answers whose request id this link has not in flight (dropped).
+    let unmatchedAnswers = Atomic<UInt64>(0)
     /// Member-list changes this node applied (joins learned, lists merged).
     let membershipChanges = Atomic<UInt64>(0)
 }

@@ -114,7 +114,10 @@ final class PeerLink: PeerChannelDelegate {
         switch header.type {
         case .answer where header.flags & PeerFrameFlags.continued != 0:
             // Part of an answer longer than a frame: kept until its last frame.
-            guard pending.contains(header.requestID) else { return }
+            guard pending.contains(header.requestID) else {
+                worker.cluster.counters.unmatchedAnswers.add(1, ordering: .relaxed)
+                return
+            }
             partialBytes += payload.count
             guard partialBytes <= 64 * worker.cluster.maxFrame else {
                 worker.cluster.counters.peerProtocolErrors.add(1, ordering: .relaxed)
@@ -123,10 +126,14 @@ final class PeerLink: PeerChannelDelegate {
             }
             partial[header.requestID, default: []].append(contentsOf: payload)
         case .answer:
-            // An answer to a request that timed out meanwhile is dropped.
             let head = partial.removeValue(forKey: header.requestID)
             if let head { partialBytes -= head.count }
-            guard let p = pending.remove(header.requestID) else { return }
+            guard let p = pending.remove(header.requestID) else {
+                // Requests fail only when their link closes, so an answer without its request
+                // is a peer's mistake: dropped and counted.
+                worker.cluster.counters.unmatchedAnswers.add(1, ordering: .relaxed)
+                return
+            }
             if var whole = head {
                 whole.append(contentsOf: payload)
                 whole.withUnsafeBytes { p.work.answered(part: p.part, $0) }
