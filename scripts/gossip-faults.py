@@ -134,15 +134,30 @@ def all_see(observers, member, wanted):
     return check
 
 
+def free_ports(count):
+    """`count` distinct ports free for TCP and UDP, below Linux's ephemeral range (32768 and up),
+    so the nodes' own outgoing connections, started one by one, never take a later node's port."""
+    rng = random.Random()
+    ports = []
+    while len(ports) < count:
+        p = rng.randrange(20000, 32000)
+        if p in ports:
+            continue
+        try:
+            for kind in (socket.SOCK_STREAM, socket.SOCK_DGRAM):
+                with socket.socket(socket.AF_INET, kind) as s:
+                    s.bind(("127.0.0.1", p))
+        except OSError:
+            continue
+        ports.append(p)
+    return ports
+
+
 class Cluster:
     def __init__(self, binary, count, hosts=None, extra=()):
         self.dir = tempfile.mkdtemp(prefix="ringcache-gossip-")
         hosts = hosts or ["127.0.0.1"] * count
-        ports = []
-        while len(ports) < 2 * count:
-            p = common.free_port()
-            if p not in ports and p + 0 < 60000:
-                ports.append(p)
+        ports = free_ports(2 * count)
         seeds = ",".join(f"{hosts[i]}:{ports[i]}@{ports[count + i]}" for i in range(min(3, count)))
         self.nodes = [Node(binary, hosts[i], ports[i], ports[count + i], seeds, os.path.join(self.dir, f"n{i + 1}"), extra)
                       for i in range(count)]
