@@ -331,6 +331,31 @@ extension IntegrationSuite {
             #expect(all.map { String(decoding: $0, as: UTF8.self) } == "VALUE \(key) 0 2\r\nhi\r\nEND\r\n")
         }
 
+        @Test("metadump and watch behind a forwarded command start after its answer, as memcached starts them after a get's")
+        func streamsWaitForForwardedAnswers() throws {
+            let cluster = try ClusterProcess.start(nodes: 2)
+            defer { cluster.stop() }
+            let keys = try cluster.keysByOwner(prefix: "s", perNode: 1)
+            let remote = keys[1][0], local = keys[0][0]
+            _ = try cluster.nodes[1].connect().call("set \(remote) 0 0 2\r\nhi\r\n")
+            _ = try cluster.nodes[0].connect().call("set \(local) 0 0 2\r\nho\r\n")
+            let client = try cluster.nodes[0].connect()
+            try client.send("get \(remote)\r\nlru_crawler metadump all\r\n")
+            let first = String(decoding: try client.readUntil("\r\nEND\r\n"), as: UTF8.self)
+            #expect(first == "VALUE \(remote) 0 2\r\nhi\r\nEND\r\n")
+            let dump = String(decoding: try client.readUntil("END\r\n"), as: UTF8.self)
+            #expect(dump.hasPrefix("key=\(local) ") && dump.hasSuffix("\nEND\r\n"), "\(dump)")
+            let watcher = try cluster.nodes[0].connect()
+            try watcher.send("get \(remote)\r\nwatch mutations\r\n")
+            #expect(String(decoding: try watcher.readUntil("OK\r\n"), as: UTF8.self) == "VALUE \(remote) 0 2\r\nhi\r\nEND\r\nOK\r\n")
+            // Behind a forwarded set (an answer memcached would still hold) it is refused, as
+            // memcached refuses it behind a set.
+            let stacked = try cluster.nodes[0].connect()
+            try stacked.send("set \(remote) 0 0 2\r\nhu\r\nwatch\r\n")
+            #expect(String(decoding: try stacked.readUntil("before watch\r\n"), as: UTF8.self)
+                    == "STORED\r\nERROR cannot pipeline other commands before watch\r\n")
+        }
+
         @Test("flush_all with a member down flushes the others and says so")
         func flushWithAMemberDown() throws {
             let cluster = try ClusterProcess.start(nodes: 3, extraArguments: ["--peer-timeout", "300ms"])

@@ -186,10 +186,20 @@ final class Connection: EventHandler {
                         worker.logAnswer(fd: fd, UnsafeRawBufferPointer(rebasing: output.bytes[answerStart...]))
                     }
                 }
+                if hasSlots, case .admin(let which, _) = command, which == .watch || which == .lruCrawler {
+                    // `metadump` and `watch` write to the socket themselves: they wait until
+                    // every forwarded answer before them is out, as memcached has written a
+                    // get's answer before it starts them.
+                    waitingForSlots = true
+                    streamFollowsFlush = lastCommandFlushes
+                    pause(counting: false)
+                    return
+                }
                 if let router = worker.router {
                     switch ClusterRouting.route(command, UnsafeRawBufferPointer(rebasing: bytes[0..<consumed]), bytes, router, self) {
                     case .served:
                         input.start += consumed
+                        lastCommandFlushes = command.flushesAnswers
                         continue
                     case .local:
                         break
@@ -204,6 +214,7 @@ final class Connection: EventHandler {
                 if case .admin = command { worker.executor.hasStackedAnswers = output.count > max(stackStart, written) }
                 let action = execute(command, bytes)
                 input.start += consumed
+                lastCommandFlushes = command.flushesAnswers
                 if command.flushesAnswers { stackStart = output.count }
                 switch action {
                 case .proceed: break
@@ -451,7 +462,11 @@ final class Connection: EventHandler {
             slots.removeFirst(slotsHead)
             slotsHead = 0
         }
-        if paused && slots.count - slotsHead < worker.cluster.maxForwards {
+        if paused && (waitingForSlots ? !hasSlots : slots.count - slotsHead < worker.cluster.maxForwards) {
+            // memcached would have written a get's answer before the stream command: what the
+            // forwarded commands answered is not "stacked" then (after a set it would be).
+            if waitingForSlots && streamFollowsFlush { stackStart = output.count }
+            waitingForSlots = false
             resumeAfterBackpressure()
             return
         }
@@ -459,13 +474,20 @@ final class Connection: EventHandler {
         worker.scheduleFlush(self)
     }
 
-    /// Reading stops until forwarded work drains or a full link has room.
-    private func pause() {
+    /// Reading stops until forwarded work drains or a full link has room (`counting`: a limit
+    /// was hit, which `forward_backpressure` counts).
+    private func pause(counting: Bool = true) {
         guard !paused else { return }
         paused = true
         readEvent?.remove()
-        worker.cluster.counters.forwardBackpressure.add(1, ordering: .relaxed)
+        if counting { worker.cluster.counters.forwardBackpressure.add(1, ordering: .relaxed) }
     }
+
+    /// A stream command waits for every forwarded answer before it (see `process`).
+    private var waitingForSlots = false
+    /// Whether the command before the waiting stream command writes out what is held.
+    private var streamFollowsFlush = false
+    private var lastCommandFlushes = false
 
     /// Reading goes on: the forwards in flight dropped below the limit, or a full link drained.
     func resumeAfterBackpressure() {
