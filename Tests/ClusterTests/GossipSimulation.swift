@@ -28,6 +28,11 @@ final class GossipSimulation {
     private(set) var sentPackets: [Int]
     private(set) var sentBytes: [Int]
     private var boots = 0
+    /// Tick a node only when its `nextDeadline` has come (as the gossip thread does), instead of
+    /// every step.
+    var deadlineDriven = false
+    private var wake: [UInt64]
+    private(set) var ticks = 0
     /// Every member change each node reported: (time, node, change).
     private(set) var changes: [(UInt64, Int, MemberChange)] = []
 
@@ -42,6 +47,7 @@ final class GossipSimulation {
         nodes = Array(repeating: nil, count: count)
         sentPackets = Array(repeating: 0, count: count)
         sentBytes = Array(repeating: 0, count: count)
+        wake = Array(repeating: 0, count: count)
         for (i, a) in addresses.enumerated() { index[a.advertise] = i }
     }
 
@@ -116,7 +122,10 @@ final class GossipSimulation {
             if stopped.contains(i) { continue }
             if let waiting = held.removeValue(forKey: i) { for message in waiting { deliver(message) } }
             guard var node = nodes[i] else { continue }
+            if deadlineDriven && now < wake[i] { continue }
+            ticks += 1
             let actions = node.tick(now: now)
+            wake[i] = node.nextDeadline(now: now)
             nodes[i] = node
             perform(actions, from: i)
         }
@@ -132,6 +141,8 @@ final class GossipSimulation {
         guard let packet = decodeGossip(message.bytes) else { fatalError("the codec could not read its own packet") }
         guard var node = nodes[i] else { return }
         let actions = node.receive(packet, now: now)
+        // The gossip thread ticks right after a packet; what is due then is due now.
+        wake[i] = now
         nodes[i] = node
         perform(actions, from: i)
     }

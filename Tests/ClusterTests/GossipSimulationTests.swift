@@ -58,6 +58,27 @@ import Testing
         #expect(took != nil)
     }
 
+    /// Ticked only at `nextDeadline` (as the gossip thread sleeps), nodes still join, detect a
+    /// kill and see a restart as promptly, with a small share of the wake-ups.
+    @Test func tickingOnlyAtDeadlinesMissesNothing() {
+        let sim = GossipSimulation(count: 5, timing: Self.timing, seed: 31)
+        sim.deadlineDriven = true
+        for i in 0..<5 { sim.start(i, seeds: Array(0..<3)); sim.run(for: 20) }
+        let all = Array(0..<5)
+        #expect(sim.run(for: 5000) { sim.all(all, see: all, as: .alive) } != nil)
+        sim.run(for: 3000)
+        let quietTicks = sim.ticks
+        sim.run(for: 10_000)
+        // 10 s at 5 ms steps would be 2,000 ticks per node.
+        #expect(sim.ticks - quietTicks < 5 * 200, "\(sim.ticks - quietTicks) ticks in 10 s")
+        sim.kill(4)
+        let detected = sim.run(for: 10_000) { sim.all([0, 1, 2, 3], see: [4], as: .dead) }
+        #expect(detected != nil)
+        if let detected { #expect(detected <= 3000) }
+        sim.start(4, seeds: [0])
+        #expect(sim.run(for: 3000) { sim.all([0, 1, 2, 3], see: [4], as: .alive) } != nil)
+    }
+
     @Test func aSuspectThatAnswersIsNotDeclaredDead() {
         let (sim, _) = Self.converged(5)
         let shortest = Self.timing.suspicionBounds(nodes: 5).min

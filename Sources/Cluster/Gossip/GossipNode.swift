@@ -167,6 +167,24 @@ public struct GossipNode: Sendable {
         return actions
     }
 
+    /// When `tick` next has something to do (monotonic ms): the caller may sleep until then,
+    /// or until a packet arrives. Never before `now`.
+    public func nextDeadline(now: UInt64) -> UInt64 {
+        guard !leaving else { return .max }
+        var next = min(nextGossipAt, nextPushPullAt, nextReconnectAt)
+        if let p = probe {
+            next = min(next, p.indirect ? p.deadline : p.timeoutAt)
+        } else {
+            next = min(next, nextProbeAt)
+        }
+        for relay in relays.values { next = min(next, relay.nackSent ? relay.expiresAt : relay.nackAt) }
+        for s in suspicions.values { next = min(next, s.deadline) }
+        // The moment this node would call itself isolated, so the flag is shown in time.
+        let isolatedAt = lastHeard + suspicionBounds.max + 1
+        if isolatedAt > now { next = min(next, isolatedAt) }
+        return max(next, now)
+    }
+
     /// Takes one packet that arrived.
     public mutating func receive(_ incoming: GossipPacket, now: UInt64) -> [GossipAction] {
         guard incoming.sender.advertise != local.advertise, !leaving else { return [] }

@@ -73,7 +73,8 @@ final class GossipCounters: Sendable {
 }
 
 /// Runs the node's `GossipNode` on a thread of its own with its own event base: UDP on the peer
-/// port's number (bound to this node's address), a 5 ms tick, and the inbox. Member changes go
+/// port's number (bound to this node's address), a timer set to the machine's next deadline,
+/// and the inbox. Member changes go
 /// to the membership coordinator as a whole member list; push-pull packets go out over the
 /// coordinator's control links.
 ///
@@ -93,6 +94,9 @@ final class GossipService: EventHandler {
     private var destinations: [String: DatagramAddress] = [:]
     private var buffer = [UInt8](repeating: 0, count: 65_536)
     private var thread: NativeThread?
+    private var timer: IOEvent?
+    /// Timer granularity: deadlines closer than this together are served by one wake-up.
+    private static let minimumSleepMicros = 2_000
     private var stopped = false
     private var lastHealth = GossipHealth(known: 1, visible: 1, isolated: false)
 
@@ -112,15 +116,17 @@ final class GossipService: EventHandler {
         let readEvent = try IOEvent(base: base, fd: fd, kind: .read, persist: true, handler: self)
         readEvent.add()
         let ticker = PeriodicHandler { [unowned self] in self.tick() }
-        let tickEvent = try IOEvent(base: base, fd: -1, kind: [], persist: true, handler: ticker)
-        tickEvent.add(timeoutMicros: 5_000)
+        // One-shot, re-armed for the machine's next deadline after every event.
+        let tickEvent = try IOEvent(base: base, fd: -1, kind: [], persist: false, handler: ticker)
         self.ticker = ticker
+        self.timer = tickEvent
         let inboxHandler = PeriodicHandler { [unowned self] in self.drainInbox() }
         let wake = try Wakeup(base: base, handler: inboxHandler)
         wakeupHandler = inboxHandler
         wakeup = wake
         cluster.gossipInbox.attach(wake)
         events = [readEvent, tickEvent]
+        rearm()
     }
 
     static func now() -> UInt64 {
@@ -240,9 +246,20 @@ final class GossipService: EventHandler {
         c.isolated.store(health.isolated, ordering: .relaxed)
         c.awareness.store(node.awareness.score, ordering: .relaxed)
         c.incarnation.store(node.incarnation, ordering: .relaxed)
+        rearm()
+    }
+
+    /// The timer for the machine's next deadline (it may move earlier after any packet).
+    private func rearm() {
+        guard !stopped, let timer else { return }
+        let now = GossipService.now()
+        let wait = node.nextDeadline(now: now) - now
+        let micros = Int(min(wait, 60_000)) * 1000
+        timer.add(timeoutMicros: max(micros, GossipService.minimumSleepMicros))
     }
 
     private func drainInbox() {
+        defer { tick() }
         for input in cluster.gossipInbox.take() {
             switch input {
             case .stream(let bytes, let from):
