@@ -61,6 +61,7 @@ final class GossipSimulation {
             seeds: seeds.map { addresses[$0] }, timing: timing, randomSeed: random.next(), now: now)
         stopped.remove(i)
         held[i] = nil
+        wake[i] = now
         let actions = node.start(now: now)
         nodes[i] = node
         perform(actions, from: i)

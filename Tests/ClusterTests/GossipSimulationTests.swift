@@ -58,6 +58,42 @@ import Testing
         #expect(took != nil)
     }
 
+    /// A tick before `nextDeadline` does nothing and draws no randomness, so a simulation that
+    /// ticks nodes only at their deadlines must do exactly what one ticking every step does:
+    /// the same changes at the same times and the same packets. Any deadline `nextDeadline`
+    /// left out changes the trace.
+    @Test func deadlineDrivenTicksGiveTheSameTraceAsTickingEveryStep() {
+        func trace(deadlineDriven: Bool) -> (changes: [String], packets: [Int], ticks: Int) {
+            let sim = GossipSimulation(count: 6, timing: Self.timing, seed: 41)
+            sim.deadlineDriven = deadlineDriven
+            sim.loss = 0.05
+            sim.delay = 1...40
+            for i in 0..<6 { sim.start(i, seeds: Array(0..<3)); sim.run(for: 20) }
+            sim.run(for: 3000)
+            sim.stop(2)
+            sim.run(for: 600)
+            sim.resume(2)
+            sim.run(for: 2000)
+            sim.kill(5)
+            sim.run(for: 4000)
+            sim.start(5, seeds: [0])
+            sim.partition([0, 1, 2], [3, 4, 5])
+            sim.run(for: 8000)
+            sim.healAll()
+            sim.run(for: 6000)
+            sim.leave(4)
+            sim.run(for: 2000)
+            let changes = sim.changes.map { "\($0.0) \($0.1) \($0.2.news.identity) \($0.2.news.state) \($0.2.news.incarnation)" }
+            return (changes, sim.sentPackets, sim.ticks)
+        }
+        let everyStep = trace(deadlineDriven: false)
+        let atDeadlines = trace(deadlineDriven: true)
+        #expect(everyStep.changes.count > 20)
+        #expect(atDeadlines.changes == everyStep.changes)
+        #expect(atDeadlines.packets == everyStep.packets)
+        #expect(atDeadlines.ticks * 5 < everyStep.ticks, "\(atDeadlines.ticks) vs \(everyStep.ticks) ticks")
+    }
+
     /// Ticked only at `nextDeadline` (as the gossip thread sleeps), nodes still join, detect a
     /// kill and see a restart as promptly, with a small share of the wake-ups.
     @Test func tickingOnlyAtDeadlinesMissesNothing() {

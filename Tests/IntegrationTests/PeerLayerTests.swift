@@ -354,6 +354,12 @@ extension IntegrationSuite {
             try stacked.send("set \(remote) 0 0 2\r\nhu\r\nwatch\r\n")
             #expect(String(decoding: try stacked.readUntil("before watch\r\n"), as: UTF8.self)
                     == "STORED\r\nERROR cannot pipeline other commands before watch\r\n")
+            // Behind a refusal (held by memcached too): refused, as memcached 1.6.18 answers
+            // `get x\r\nfoo\r\nwatch\r\n`.
+            let refused = try cluster.nodes[0].connect()
+            try refused.send("get \(remote)\r\nfoo\r\nwatch\r\n")
+            #expect(String(decoding: try refused.readUntil("before watch\r\n"), as: UTF8.self)
+                    == "VALUE \(remote) 0 2\r\nhu\r\nEND\r\nERROR\r\nERROR cannot pipeline other commands before watch\r\n")
         }
 
         @Test("flush_all with a member down flushes the others and says so")

@@ -5,7 +5,8 @@ import Foundation
 extension GossipNode {
     mutating func tickRelays(now: UInt64, _ actions: inout [GossipAction]) {
         guard !relays.isEmpty else { return }
-        for (seq, relay) in relays {
+        for seq in relays.keys.sorted() {
+            guard let relay = relays[seq] else { continue }
             if now >= relay.expiresAt {
                 relays[seq] = nil
             } else if !relay.nackSent && now >= relay.nackAt {
@@ -95,14 +96,16 @@ extension GossipNode {
         return Array(candidates.prefix(count))
     }
 
-    /// Queued news to `gossipFanout` random members: alive, suspect, or dead for less than
-    /// 30 s (memberlist's gossip to the dead, so a member wrongly declared dead hears of it).
+    /// Queued news to `gossipFanout` random alive or suspect members, and to one member dead for
+    /// less than 30 s (memberlist's gossip to the dead, so a member wrongly declared dead hears
+    /// of it) without taking a place from the living.
     mutating func gossipRound(now: UInt64, _ actions: inout [GossipAction]) {
         nextGossipAt = now + timing.gossipInterval
         guard !queue.isEmpty else { return }
-        let targets = pick(timing.gossipFanout) { m in
-            m.state == .alive || m.state == .suspect || (m.state == .dead && now < m.changedAt + 30_000)
-        }
+        // The fanout goes to members that can pass it on; one member dead for less than 30 s
+        // gets it on top, so news of its own death reaches a member that is in fact alive.
+        let targets = pick(timing.gossipFanout) { m in m.state == .alive || m.state == .suspect }
+            + pick(1) { m in m.state == .dead && now < m.changedAt + 30_000 }
         for target in targets {
             let p = withNews(.gossip)
             guard !p.news.isEmpty else { break }
@@ -125,7 +128,8 @@ extension GossipNode {
     /// push-pull: the two sides of a healed partition meet this way, without an operator.
     mutating func reconnectRound(now: UInt64, _ actions: inout [GossipAction]) {
         nextReconnectAt = now + timing.reconnectInterval
-        for (id, m) in members where id != local.advertise && now >= m.changedAt + timing.deadForgetAfter {
+        for id in members.keys.sorted() where id != local.advertise {
+            guard let m = members[id], now >= m.changedAt + timing.deadForgetAfter else { continue }
             // Only a death confirmed with a majority visible is ever forgotten automatically, so
             // a long partition cannot shrink the majority a side needs.
             if (m.state == .dead && m.news.confirmed) || m.state == .left {
@@ -136,7 +140,8 @@ extension GossipNode {
         // visible again it is judged anew: suspected, so it is probed and can refute, and
         // declared dead again (confirmed this time) if it stays silent.
         if health(now: now).seesMajority {
-            for (id, m) in members where m.state == .dead && !m.news.confirmed {
+            for id in members.keys.sorted() {
+                guard let m = members[id], m.state == .dead && !m.news.confirmed else { continue }
                 var news = m.news
                 news.state = .suspect
                 news.reporter = local.advertise

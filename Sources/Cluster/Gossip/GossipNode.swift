@@ -151,14 +151,15 @@ public struct GossipNode: Sendable {
         return seeds.map { .stream(to: $0, packet(table)) }
     }
 
-    /// Runs whatever is due at `now`. The caller calls it often (every few ms) and after
-    /// handing over the packets that arrived, so a late ack is seen before its deadline is judged.
+    /// Runs whatever is due at `now`. The caller calls it at `nextDeadline` and after handing
+    /// over the packets that arrived, so a late ack is seen before its deadline is judged.
     public mutating func tick(now: UInt64) -> [GossipAction] {
         guard !leaving else { return [] }
         var actions: [GossipAction] = []
         tickRelays(now: now, &actions)
         tickProbe(now: now, &actions)
-        for (id, s) in suspicions where now >= s.deadline {
+        // In a fixed order (dictionary order differs between instances), so a seeded run replays.
+        for id in suspicions.filter({ now >= $0.value.deadline }).keys.sorted() {
             declareDead(id, now: now, &actions)
         }
         if now >= nextGossipAt { gossipRound(now: now, &actions) }
@@ -288,7 +289,7 @@ public struct GossipNode: Sendable {
     var estimatedNodes: Int { members.values.reduce(0) { $0 + ($1.state == .left ? 0 : 1) } }
 
     /// Every member this node knows, itself included.
-    var fullTable: [MemberNews] { members.values.map(\.news) }
+    var fullTable: [MemberNews] { members.values.map(\.news).sorted { $0.address < $1.address } }
 
     /// Incarnations in news above this are refused as implausible (wall-clock milliseconds,
     /// where incarnations start, are about 2^41 today), so a forged or garbled one can never

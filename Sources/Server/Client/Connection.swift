@@ -160,7 +160,11 @@ final class Connection: EventHandler {
                 state = .parsing
                 info.phase = .reading
             }
-            guard case .parsing = state, input.unreadCount > 0 else { return }
+            guard case .parsing = state, input.unreadCount > 0 else {
+                // Out of command lines: memcached writes out what it holds here.
+                if case .parsing = state, parser.bytesAwaited == 0 { lastCommandFlushes = true }
+                return
+            }
             if hasSlots, slots.count - slotsHead >= worker.cluster.maxForwards {
                 pause()
                 return
@@ -170,12 +174,14 @@ final class Connection: EventHandler {
             // stacked answers leave. Not while a data block is awaited (it reads, not parses).
             if commandsInBatch == (firstBatchOfRead ? 21 : 20) && parser.bytesAwaited == 0 {
                 stackStart = output.count
+                lastCommandFlushes = true
                 commandsInBatch = 0
                 firstBatchOfRead = false
             }
             let bytes = input.unread
             switch parser.parse(bytes) {
             case .needMoreData:
+                if parser.bytesAwaited == 0 { lastCommandFlushes = true }
                 return
             case .command(let command, let consumed):
                 let tracing = worker.logCommands && !hasSlots
@@ -200,6 +206,8 @@ final class Connection: EventHandler {
                     case .served:
                         input.start += consumed
                         lastCommandFlushes = command.flushesAnswers
+                        // Answered at once (its link failed at send): written out like a local get's.
+                        if command.flushesAnswers && !hasSlots { stackStart = output.count }
                         continue
                     case .local:
                         break
@@ -229,6 +237,7 @@ final class Connection: EventHandler {
                     return
                 }
             case .reject(let response, let consumed, let swallow) where hasSlots:
+                lastCommandFlushes = false
                 // Behind forwarded commands: the refusal keeps its place in the client's order.
                 slots[slots.count - 1].trailing.append(response)
                 afterReject(response, bytes)
@@ -238,6 +247,7 @@ final class Connection: EventHandler {
                     info.phase = .swallowing
                 }
             case .reject(let response, let consumed, let swallow):
+                lastCommandFlushes = false
                 if parser.dropsStackedAnswers {
                     // memcached fetched (and touched) the keys before the long one: same effect
                     // here, and their answers go with everything else it held.
@@ -260,6 +270,7 @@ final class Connection: EventHandler {
                     info.phase = .swallowing
                 }
             case .close(let response):
+                lastCommandFlushes = false
                 // memcached closes at once: the answers it still held are never sent.
                 // Behind forwarded commands the refusal waits its turn, and the close waits for
                 // their answers (a cluster node answers what it was asked before it closes).

@@ -115,7 +115,12 @@ final class GossipService: EventHandler {
         super.init()
         let readEvent = try IOEvent(base: base, fd: fd, kind: .read, persist: true, handler: self)
         readEvent.add()
-        let ticker = PeriodicHandler { [unowned self] in self.tick() }
+        // Datagrams already waiting are taken first: an ack on the socket must not lose to the
+        // deadline of the probe it answers.
+        let ticker = PeriodicHandler { [unowned self] in
+            self.receiveAll()
+            self.tick()
+        }
         // One-shot, re-armed for the machine's next deadline after every event.
         let tickEvent = try IOEvent(base: base, fd: -1, kind: [], persist: false, handler: ticker)
         self.ticker = ticker
