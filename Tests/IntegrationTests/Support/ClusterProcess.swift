@@ -51,7 +51,9 @@ final class ClusterProcess {
                     started.append(try ServerProcess.launch(target, port: clientPorts[i], arguments: args, environment: environment))
                 }
                 for node in started { try node.waitUntilAccepting(timeout: startTimeout) }
-                return ClusterProcess(nodes: started, peerPorts: peerPorts, seeds: seeds)
+                let cluster = ClusterProcess(nodes: started, peerPorts: peerPorts, seeds: seeds)
+                try cluster.waitUntilConverged(timeout: startTimeout)
+                return cluster
             } catch {
                 let inUse = started.contains { $0.log().contains("in use") }
                 for node in started { node.stop() }
@@ -61,6 +63,34 @@ final class ClusterProcess {
             }
         }
         throw lastError ?? IntegrationError("cluster did not start")
+    }
+
+    /// Waits until every node's `cluster nodes` shows every node `alive` in its current life
+    /// (an incarnation heard from it, not the seed list's 0). A test then starts from one ring:
+    /// on a loaded machine a node that starts late can be suspected, even declared dead and
+    /// back, while the others already run.
+    func waitUntilConverged(timeout: Double) throws {
+        let deadline = Deadline.now() + timeout
+        var last = ""
+        while Deadline.now() < deadline {
+            var converged = true
+            for node in nodes {
+                guard let text = try? node.connect(timeout: 2).call("cluster nodes\r\n", until: "END\r\n") else {
+                    converged = false
+                    break
+                }
+                last = text
+                let rows = text.split(separator: "\r\n").filter { $0.hasPrefix("NODE ") }.map { $0.split(separator: " ") }
+                if rows.count != nodes.count || !rows.allSatisfy({ $0.count >= 5 && $0[3] == "alive" && $0[4] != "0" }) {
+                    converged = false
+                    break
+                }
+            }
+            if converged { return }
+            usleep(20_000)
+        }
+        stop()
+        throw IntegrationError("the cluster did not converge within \(timeout) s; last cluster nodes: \(last)\n\(logExcerpts)")
     }
 
     /// Stops every node (SIGTERM, then SIGKILL after `grace`), each by its own PID. Safe twice.
