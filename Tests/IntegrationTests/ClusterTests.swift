@@ -357,8 +357,11 @@ extension IntegrationSuite {
                 cluster.nodes[2].child.signal(SIGCONT)
                 cluster.stop()
             }
-            try ClusterFixtures.checkUnavailablePeer(cluster, disable: { $0.child.signal(SIGSTOP) }, what: "SIGSTOP",
-                                                     minimumWait: 0.4)
+            try ClusterFixtures.checkUnavailablePeer(cluster, disable: { node in
+                node.child.signal(SIGSTOP)
+                // Until it is stopped it may still answer what is sent next.
+                #expect(ProcStatus.waitUntilStopped(pid: node.pid))
+            }, what: "SIGSTOP", minimumWait: 0.4)
         }
 
         // MARK: - g. memccapable against a non-owner

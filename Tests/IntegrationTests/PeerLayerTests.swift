@@ -385,6 +385,7 @@ extension IntegrationSuite {
             }
             let keys = try cluster.keysByOwner(prefix: "sd", perNode: 300)[1]
             cluster.nodes[1].child.signal(SIGSTOP)
+            #expect(ProcStatus.waitUntilStopped(pid: cluster.nodes[1].pid))
             // More than max_forwards (64): the connection pauses with the rest unread; when the
             // stopping worker fails the forwards, it resumes and parses the rest.
             let client = try cluster.nodes[0].connect()

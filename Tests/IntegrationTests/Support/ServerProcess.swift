@@ -127,6 +127,18 @@ enum ProcStatus {
         return out
     }
 
+    /// Waits (up to `timeout` s) until the process is stopped (state `T`): a SIGSTOP takes
+    /// effect when the process is next scheduled, not when `kill` returns.
+    @discardableResult
+    static func waitUntilStopped(pid: Int32, timeout: Double = 5) -> Bool {
+        let deadline = Deadline(seconds: timeout)
+        while !deadline.hasPassed {
+            if fields(pid: pid)?["State"]?.hasPrefix("T") == true { return true }
+            usleep(1000)
+        }
+        return false
+    }
+
     static func rss(pid: Int32) -> Int? {
         guard let value = fields(pid: pid)?["VmRSS"], let kb = Int(value.split(separator: " ").first ?? "") else { return nil }
         return kb * 1024
