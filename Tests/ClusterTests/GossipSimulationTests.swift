@@ -265,6 +265,17 @@ import Testing
         #expect(streams(n.receive(Self.packet(from: Self.b, news: []), now: 1000)) == 0)
     }
 
+    /// A node that knows b and c in their lives, ticked every 5 ms until a probe is out; and
+    /// the time then.
+    static func probing() -> (GossipNode, UInt64) {
+        var n = node()
+        _ = n.receive(packet(from: b, news: [MemberNews(address: b, state: .alive, incarnation: 5, bootID: 2),
+                                              MemberNews(address: c, state: .alive, incarnation: 5, bootID: 3)]), now: 0)
+        var t: UInt64 = 0
+        while n.probe == nil { t += 5; _ = n.tick(now: t) }
+        return (n, t)
+    }
+
     static func node() -> GossipNode {
         GossipNode(local: me, bootID: 1, incarnation: 10, seeds: [b, c], timing: .fast(), randomSeed: 1, now: 0)
     }
@@ -321,12 +332,8 @@ import Testing
 
     /// A probe whose target refuted while it ran does not suspect the refuted incarnation.
     @Test func aRefutationDuringAProbeWins() {
-        var n = Self.node()
-        _ = n.receive(Self.packet(from: Self.b, news: [MemberNews(address: Self.b, state: .alive, incarnation: 5, bootID: 2),
-                                                         MemberNews(address: Self.c, state: .alive, incarnation: 5, bootID: 3)]), now: 0)
-        var t: UInt64 = 0
-        // Run until a probe is out, then refute its target and let the probe fail.
-        while n.probe == nil { t += 5; _ = n.tick(now: t) }
+        // A probe out; then its target refutes and the probe fails.
+        var (n, t) = Self.probing()
         let target = n.probe!.target
         let address = target == Self.b.advertise ? Self.b : Self.c
         _ = n.receive(Self.packet(from: address, news: [MemberNews(address: address, state: .alive, incarnation: 6, bootID: target == Self.b.advertise ? 2 : 3)]), now: t + 1)
@@ -338,11 +345,7 @@ import Testing
     /// A node stalled past its probe's deadline gives the helpers a probe timeout before it
     /// judges: one late tick does not suspect anyone or stretch its own deadlines.
     @Test func aStallDoesNotJudgeAProbeInTheSameTick() {
-        var n = Self.node()
-        _ = n.receive(Self.packet(from: Self.b, news: [MemberNews(address: Self.b, state: .alive, incarnation: 5, bootID: 2),
-                                                         MemberNews(address: Self.c, state: .alive, incarnation: 5, bootID: 3)]), now: 0)
-        var t: UInt64 = 0
-        while n.probe == nil { t += 5; _ = n.tick(now: t) }
+        var (n, t) = Self.probing()
         let late = n.tick(now: t + 5000)
         #expect(!late.contains { if case .changed(let c) = $0 { return c.news.state == .suspect } else { return false } })
         #expect(late.contains { if case .send(_, let p) = $0, case .pingReq = p.body { return true } else { return false } })

@@ -53,14 +53,8 @@ extension GossipNode {
     }
 
     mutating func suspect(_ news: MemberNews, now: UInt64, _ actions: inout [GossipAction]) {
+        guard !refutedIfMine(news, now: now, &actions) else { return }
         let id = news.identity
-        if id == local.advertise {
-            if news.incarnation >= incarnation {
-                refute(above: news.incarnation, now: now, &actions)
-                awareness.apply(1)
-            }
-            return
-        }
         guard let known = members[id], news.incarnation >= known.news.incarnation else { return }
         switch known.state {
         case .dead, .left, .joining:
@@ -82,14 +76,8 @@ extension GossipNode {
     }
 
     mutating func dead(_ news: MemberNews, now: UInt64, _ actions: inout [GossipAction]) {
+        guard !refutedIfMine(news, now: now, &actions) else { return }
         let id = news.identity
-        if id == local.advertise {
-            if news.incarnation >= incarnation {
-                refute(above: news.incarnation, now: now, &actions)
-                awareness.apply(1)
-            }
-            return
-        }
         guard let known = members[id], news.incarnation >= known.news.incarnation else { return }
         if news.incarnation == known.news.incarnation {
             switch (known.state, news.state) {
@@ -131,6 +119,17 @@ extension GossipNode {
         // Tell the others now rather than at the next round.
         nextGossipAt = now
         gossipRound(now: now, &actions)
+    }
+
+    /// News of this node's own suspicion or death: refuted when it is not older than what this
+    /// node says of itself (which costs local health a point). Whether the news was about this node.
+    mutating func refutedIfMine(_ news: MemberNews, now: UInt64, _ actions: inout [GossipAction]) -> Bool {
+        guard news.identity == local.advertise else { return false }
+        if news.incarnation >= incarnation {
+            refute(above: news.incarnation, now: now, &actions)
+            awareness.apply(1)
+        }
+        return true
     }
 
     /// Raises this node's incarnation above `theirs` and says it is alive.

@@ -41,11 +41,8 @@ extension GossipNode {
             // Suspected already: this node's own failed probe is an independent confirmation.
             // At the incarnation the probe began with: a refutation that came meanwhile wins.
             if let target = members[p.target], target.state == .alive || target.state == .suspect {
-                var news = target.news
+                var news = suspectNews(of: target)
                 news.incarnation = p.incarnation
-                news.state = .suspect
-                news.reporter = local.advertise
-                news.confirmed = false
                 apply(news, from: local, viaPushPull: false, now: now, &actions)
             }
         }
@@ -60,14 +57,17 @@ extension GossipNode {
                       timeoutAt: now + timing.probeTimeout, deadline: deadline)
         nextProbeAt = deadline
         // The buddy system: a suspect hears of its suspicion from the ping itself.
-        let buddy: MemberNews? = target.state == .suspect ? suspectNews(of: target) : nil
+        let buddy: MemberNews? = target.state == .suspect ? suspectNews(of: target, keepingReporter: true) : nil
         actions.append(.send(to: target.news.address, withNews(.ping(seq: seq, target: target.news.address), first: buddy)))
     }
 
-    func suspectNews(of member: KnownMember) -> MemberNews {
+    /// `member` as a suspicion reported by this node, or (`keepingReporter`) by whoever reported
+    /// the suspicion it is under.
+    func suspectNews(of member: KnownMember, keepingReporter: Bool = false) -> MemberNews {
         var news = member.news
         news.state = .suspect
-        if news.reporter.isEmpty { news.reporter = local.advertise }
+        news.confirmed = false
+        if !keepingReporter || news.reporter.isEmpty { news.reporter = local.advertise }
         return news
     }
 
@@ -142,9 +142,7 @@ extension GossipNode {
         if health(now: now).seesMajority {
             for id in members.keys.sorted() {
                 guard let m = members[id], m.state == .dead && !m.news.confirmed else { continue }
-                var news = m.news
-                news.state = .suspect
-                news.reporter = local.advertise
+                let news = suspectNews(of: m)
                 members[id] = KnownMember(news: news, changedAt: now)
                 startSuspicion(id, news, now: now)
                 actions.append(.changed(MemberChange(news: news, previous: .dead, restarted: false)))
