@@ -47,4 +47,7 @@ struct HybridLogicalClock: ~Copyable {
     }
 
     var last: UInt64 { lastIssued.load(ordering: .relaxed) }
+
+    /// The physical part as last set (the wall clock's milliseconds, shifted).
+    var physicalFloor: UInt64 { physical.load(ordering: .relaxed) }
 }

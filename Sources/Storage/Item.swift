@@ -6,24 +6,29 @@ import Darwin
 
 /// One cached item: a single malloc'd block that Swift's reference counting never sees.
 ///
-/// Layout (56-byte header, then the key, then the value; no terminators):
+/// Layout (64-byte header, then the key, then the value; no terminators):
 ///
 /// ```
 ///  0 hnext      next item in the hash chain          (8)
 ///  8 prev       LRU neighbour towards the head (MRU) (8)
 /// 16 next       LRU neighbour towards the tail (LRU) (8)
-/// 24 cas        version / CAS unique                 (8)
+/// 24 cas        the CAS unique clients see           (8)
 /// 32 exptime    absolute unix seconds, 0 = never, 1 = already expired (4)
 /// 36 atime      last access, unix seconds            (4)
 /// 40 lruTime    last move to the LRU head            (4)
 /// 44 flags      client flags                         (4)
 /// 48 valueLen                                        (4)
 /// 52 keyLen     1...250                              (1)
-/// 53 bits       fetched / stale / token sent / binary key (1)
-/// 54 sizeClass  memcached's class id of the item     (1)
-/// 55 (unused)                                        (1)
-/// 56 key bytes, then value bytes
+/// 53 bits       fetched / stale / token sent / binary key / tombstone (1)
+/// 54 origin     node id of the version's issuer      (2)
+/// 56 version    replication version (hybrid logical clock) (8)
+/// 64 key bytes, then value bytes
 /// ```
+///
+/// The version changes with every change of the item (touch included); the CAS only where
+/// memcached changes it. Versions compare as (version, origin). A tombstone (a deleted key's
+/// version, kept `tombstone_ttl`) is a block with the tombstone bit and no value: it sits in its
+/// hash chain but not in the LRU, and no read ever sees it.
 ///
 /// Every field is read and written only with the owning stripe's lock held. The raw memory is
 /// only ever accessed with `load`/`storeBytes`, never through typed pointers.
@@ -32,7 +37,7 @@ struct Item: Equatable {
 
     @inline(__always) init(_ raw: UnsafeMutableRawPointer) { self.raw = raw }
 
-    static let headerSize = 56
+    static let headerSize = 64
 
     /// Bytes of the block for a key and value of these lengths.
     @inline(__always) static func blockSize(keyLength: Int, valueLength: Int) -> Int {
@@ -44,6 +49,7 @@ struct Item: Equatable {
         static let stale: UInt8 = 2
         static let tokenSent: UInt8 = 4
         static let binaryKey: UInt8 = 8
+        static let tombstone: UInt8 = 16
     }
 
     @inline(__always) var hnext: UnsafeMutableRawPointer? {
@@ -90,10 +96,18 @@ struct Item: Equatable {
         get { raw.load(fromByteOffset: 53, as: UInt8.self) }
         nonmutating set { raw.storeBytes(of: newValue, toByteOffset: 53, as: UInt8.self) }
     }
-    @inline(__always) var sizeClass: Int {
-        get { Int(raw.load(fromByteOffset: 54, as: UInt8.self)) }
-        nonmutating set { raw.storeBytes(of: UInt8(truncatingIfNeeded: newValue), toByteOffset: 54, as: UInt8.self) }
+    @inline(__always) var origin: UInt16 {
+        get { raw.load(fromByteOffset: 54, as: UInt16.self) }
+        nonmutating set { raw.storeBytes(of: newValue, toByteOffset: 54, as: UInt16.self) }
     }
+    @inline(__always) var version: UInt64 {
+        get { raw.load(fromByteOffset: 56, as: UInt64.self) }
+        nonmutating set { raw.storeBytes(of: newValue, toByteOffset: 56, as: UInt64.self) }
+    }
+    /// memcached's class id of the item (a table look-up; only statistics use it).
+    @inline(__always) var sizeClass: Int { SizeClasses.classID(forSize: memcachedSize) }
+    @inline(__always) var isTombstone: Bool { has(Bit.tombstone) }
+    @inline(__always) var itemVersion: ItemVersion { ItemVersion(clock: version, origin: origin) }
 
     @inline(__always) func has(_ bit: UInt8) -> Bool { bits & bit != 0 }
     @inline(__always) func set(_ bit: UInt8) { bits |= bit }
@@ -123,7 +137,7 @@ struct Item: Equatable {
     }
 
     /// Writes a new item into `raw` (a block of at least `blockSize` bytes: fresh from malloc, a
-    /// spare, or an evicted item's): everything but the links and the cas.
+    /// spare, or an evicted item's): everything but the links, the cas and the version.
     static func initialize(
         _ raw: UnsafeMutableRawPointer,
         key: UnsafeRawBufferPointer, valueLength: Int, flags: UInt32, exptime: UInt32, now: UInt32
@@ -141,9 +155,8 @@ struct Item: Equatable {
         item.valueLength = valueLength
         item.keyLength = key.count
         item.bits = 0
-        item.raw.storeBytes(of: 0, toByteOffset: 55, as: UInt8.self)
-        item.sizeClass = SizeClasses.classID(
-            forSize: SizeClasses.memcachedItemSize(keyLength: key.count, valueLength: valueLength, flags: flags))
+        item.origin = 0
+        item.version = 0
         item.keyPointer.copyMemory(from: key.baseAddress!, byteCount: key.count)
         return item
     }

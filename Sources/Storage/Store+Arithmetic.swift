@@ -50,7 +50,7 @@ extension Store {
                     (item.valuePointer + digits).initializeMemory(
                         as: UInt8.self, repeating: UInt8(ascii: " "), count: item.valueLength - digits)
                 }
-                item.cas = versions.next()
+                stamp(item)
                 if let ttl = request.newTTL { item.exptime = Expiry.absolute(ttl, now: now, expired: expiredMark) }
                 item.atime = UInt32(clamping: now)
                 s.pointee.lruBumpLocked(item, now: UInt32(clamping: now), interval: lruBumpInterval)
@@ -63,7 +63,7 @@ extension Store {
 
             // A longer number: a new item, filled with no lock held, swapped in if unchanged.
             if request.incr { counters.pointee.incrHits -= 1 } else { counters.pointee.decrHits -= 1 }
-            let oldCas = item.cas
+            let oldVersion = item.version
             let flags = item.flags
             unlock(s, releasing: garbage)
             garbage = Garbage()
@@ -72,7 +72,7 @@ extension Store {
             DecimalValue.write(result, to: fresh.valuePointer)
             lock(s)
             guard let again = lookupLocked(s, hash, key, now: now, cutoff: flushCutoff.load(ordering: .relaxed), garbage: &garbage),
-                  again.item.cas == oldCas
+                  again.item.version == oldVersion
             else {
                 garbage.push(fresh)
                 unlock(s, releasing: garbage)
@@ -80,7 +80,7 @@ extension Store {
             }
             fresh.exptime = again.item.exptime
             if let ttl = request.newTTL { fresh.exptime = Expiry.absolute(ttl, now: now, expired: expiredMark) }
-            fresh.cas = versions.next()
+            stamp(fresh)
             let freshCounters = s.pointee.classes + again.item.sizeClass
             if request.incr { freshCounters.pointee.incrHits += 1 } else { freshCounters.pointee.decrHits += 1 }
             s.pointee.replaceLocked(again.item, slot: again.slot, with: fresh)
@@ -117,7 +117,7 @@ extension Store {
             unlock(s, releasing: garbage)
             return nil
         }
-        fresh.cas = versions.next()
+        stamp(fresh)
         let outcome = ArithmeticOutcome.value(ArithmeticResult(
             value: initial, cas: visibleCas(fresh.cas), ttlRemaining: Expiry.remaining(fresh.exptime, now: now),
             ttlBefore: -1, created: true))
@@ -125,7 +125,7 @@ extension Store {
             s.pointee.totalItems += 1
             garbage.push(fresh)
         } else {
-            s.pointee.linkLocked(fresh, hash: hash)
+            s.pointee.linkReplacingTombstoneLocked(fresh, hash: hash, garbage: &garbage)
             growIfNeededLocked(s, keep: fresh)
         }
         unlock(s, releasing: garbage)

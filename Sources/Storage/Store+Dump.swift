@@ -63,7 +63,7 @@ extension Store {
                 while let r = raw {
                     let item = Item(r)
                     raw = item.hnext
-                    guard deadness(item, now: now, cutoff: cutoff) == .live else { continue }
+                    guard !item.isTombstone, deadness(item, now: now, cutoff: cutoff) == .live else { continue }
                     body(summary(of: item))
                     handed += 1
                 }

@@ -86,8 +86,14 @@ extension Store {
                     examined += 1
                     checked += 1
                     if deadness(item, now: now, cutoff: cutoff) != .live {
-                        reclaimLocked(s, item, slot: slot, garbage: &garbage)  // slot now holds the next item
-                        removed += 1
+                        // The slot now holds the next entry.
+                        if item.isTombstone {
+                            s.pointee.unlinkTombstoneLocked(item, slot: slot)
+                            garbage.push(item)
+                        } else {
+                            reclaimLocked(s, item, slot: slot, garbage: &garbage)
+                            removed += 1
+                        }
                     } else {
                         slot = raw
                     }
@@ -133,6 +139,8 @@ extension Store {
             stats.hashBuckets += s.pointee.bucketCount
             bucketBytes += s.pointee.bucketBytes
             stats.spareBytes += s.pointee.spares.bytes
+            stats.tombstones += s.pointee.tombstones
+            stats.tombstoneBytes += s.pointee.tombstoneBytes
             if let tail = s.pointee.tail { stats.oldestItemAge = max(stats.oldestItemAge, now - Int64(Item(tail).atime)) }
             for c in 1..<SizeClasses.chunkSizes.count {
                 let counters = s.pointee.classes[c]

@@ -44,7 +44,7 @@ extension Store {
 
     @inline(__always) func deadness(_ item: Item, now: Int64, cutoff: UInt64) -> Deadness {
         if Expiry.isExpired(item.exptime, now: now) { return .expired }
-        if item.cas < cutoff { return .flushed }
+        if item.version < cutoff { return .flushed }
         return .live
     }
 
@@ -55,6 +55,14 @@ extension Store {
         now: Int64, cutoff: UInt64, garbage: inout Garbage
     ) -> (item: Item, slot: UnsafeMutableRawPointer)? {
         guard let found = s.pointee.findLocked(hash, key) else { return nil }
+        if found.item.isTombstone {
+            // Never served; gone once its grace period (or a flush) is over.
+            if deadness(found.item, now: now, cutoff: cutoff) != .live {
+                s.pointee.unlinkTombstoneLocked(found.item, slot: found.slot)
+                garbage.push(found.item)
+            }
+            return nil
+        }
         switch deadness(found.item, now: now, cutoff: cutoff) {
         case .live:
             return found

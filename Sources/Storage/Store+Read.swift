@@ -26,8 +26,8 @@ extension Store {
             found = lookupLocked(s, hash, key, now: now, cutoff: flushCutoff.load(ordering: .relaxed), garbage: &garbage)
             if found == nil {
                 // memcached creates it with exptime 0 and applies N (and T) in flag order below.
-                fresh.cas = versions.next()
-                s.pointee.linkLocked(fresh, hash: hash)
+                stamp(fresh)
+                s.pointee.linkReplacingTombstoneLocked(fresh, hash: hash, garbage: &garbage)
                 growIfNeededLocked(s, keep: fresh)
                 found = s.pointee.findLocked(hash, key)
                 created = true
@@ -63,6 +63,8 @@ extension Store {
             } else if let touch {
                 item.exptime = touch
             }
+            // A touch is a change to replicate; the CAS stays, as in memcached.
+            if touch != nil { stamp(item, cas: false) }
         }
         let stale = item.has(Item.Bit.stale)
         if stale && !tokenSentBefore { won = true }
@@ -99,6 +101,7 @@ extension Store {
         let found = lookupLocked(s, hash, key, now: now, cutoff: flushCutoff.load(ordering: .relaxed), garbage: &garbage)
         if let item = found?.item {
             item.exptime = Expiry.absolute(exptime, now: now, expired: expiredMark)
+            stamp(item, cas: false)
             item.set(Item.Bit.fetched)
             item.atime = UInt32(clamping: now)
             s.pointee.lruBumpLocked(item, now: UInt32(clamping: now), interval: lruBumpInterval)

@@ -89,8 +89,7 @@ extension Store {
         }
 
         if link {
-            let cas = versions.next()
-            item.cas = cas
+            let cas = stamp(item)
             outcome = .stored(cas: visibleCas(cas))
             if Expiry.isExpired(item.exptime, now: now) {
                 // Stored already expired (negative exptime): the old item goes, nothing is visible.
@@ -104,7 +103,7 @@ extension Store {
                 s.pointee.replaceLocked(found.item, slot: found.slot, with: item)
                 garbage.push(found.item)
             } else {
-                s.pointee.linkLocked(item, hash: hash)
+                s.pointee.linkReplacingTombstoneLocked(item, hash: hash, garbage: &garbage)
                 growIfNeededLocked(s, keep: item)
             }
         } else {
@@ -127,7 +126,7 @@ extension Store {
         let counters = s.pointee.classes + sizeClass
         counters.pointee.setCommands += 1
         if countOOM { counters.pointee.outOfMemory += 1 }
-        if drop, let found = s.pointee.findLocked(hash, key) {
+        if drop, let found = s.pointee.findLocked(hash, key), !found.item.isTombstone {
             s.pointee.unlinkLocked(found.item, slot: found.slot)
             garbage.push(found.item)
         }
@@ -159,7 +158,7 @@ extension Store {
                 unlock(s, releasing: garbage)
                 return .exists
             }
-            let oldCas = old.cas
+            let oldVersion = old.version
             let oldLength = old.valueLength
             let oldFlags = old.flags
             unlock(s, releasing: garbage)
@@ -178,7 +177,7 @@ extension Store {
 
             lock(s)
             guard let again = lookupLocked(s, hash, key, now: now, cutoff: flushCutoff.load(ordering: .relaxed), garbage: &garbage),
-                  again.item.cas == oldCas
+                  again.item.version == oldVersion
             else {
                 garbage.push(item)
                 unlock(s, releasing: garbage)
@@ -188,8 +187,7 @@ extension Store {
             let oldDataOffset = request.mode == .append ? 0 : value.count
             (item.valuePointer + oldDataOffset).copyMemory(from: current.valuePointer, byteCount: oldLength)
             item.exptime = current.exptime
-            let cas = versions.next()
-            item.cas = cas
+            let cas = stamp(item)
             (s.pointee.classes + item.sizeClass).pointee.setCommands += 1
             s.pointee.replaceLocked(current, slot: again.slot, with: item)
             garbage.push(current)
@@ -205,6 +203,15 @@ extension Store {
         let now = currentTime
         var garbage = Garbage()
         var outcome: DeleteOutcome
+        // A delete leaves a tombstone (a block of the key alone), allocated before the lock as
+        // every new block is; a delete that finds nothing gives it back.
+        let tombstone = tombstoneTTL > 0 && !request.invalidate
+            ? newItem(key: key, valueLength: 0, flags: 0, exptime: UInt32(clamping: now + tombstoneTTL),
+                      now: UInt32(clamping: now), preferring: stripeIndex(hash))
+            : nil
+        if let tombstone { tombstone.set(Item.Bit.tombstone) }
+        var usedTombstone = false
+        defer { if let tombstone, !usedTombstone { releaseItem(tombstone) } }
         lock(s)
         if let found = lookupLocked(s, hash, key, now: now, cutoff: flushCutoff.load(ordering: .relaxed), garbage: &garbage) {
             let item = found.item
@@ -215,12 +222,17 @@ extension Store {
                 if let ttl = request.ttl { item.exptime = Expiry.absolute(ttl, now: now, expired: expiredMark) }
                 item.set(Item.Bit.stale)
                 item.clear(Item.Bit.tokenSent)
-                item.cas = versions.next()
+                stamp(item)
                 outcome = .deleted
             } else {
                 (s.pointee.classes + item.sizeClass).pointee.deleteHits += 1
                 s.pointee.unlinkLocked(item, slot: found.slot)
                 garbage.push(item)
+                if let tombstone {
+                    stamp(tombstone, cas: false)
+                    s.pointee.linkTombstoneLocked(tombstone, hash: hash)
+                    usedTombstone = true
+                }
                 outcome = .deleted
             }
         } else {

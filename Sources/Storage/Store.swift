@@ -27,11 +27,20 @@ public struct StorageConfig: Sendable, Equatable {
     /// the compare — memcached 1.6.18's answers. Items still carry their versions inside the store
     /// (flush cutoffs and the same-item re-checks need them); they are just never shown.
     public var casEnabled: Bool
+    /// Seconds a deleted key's tombstone (its version) is kept, so an older copy arriving later
+    /// cannot bring the key back. 0: no tombstones (a standalone node, as memcached).
+    public var tombstoneTTL: Int64
+    /// A received version whose clock is more than this many milliseconds ahead of this node's
+    /// wall clock is refused (`apply` answers `.clockSkew`).
+    public var maxClockSkewMillis: UInt64
 
     public init(
         memoryLimit: Int = 64 << 20, maxItemSize: Int = 1 << 20, evictionsEnabled: Bool = true,
-        stripes: Int = 64, lruBumpInterval: Int64 = 60, casEnabled: Bool = true
+        stripes: Int = 64, lruBumpInterval: Int64 = 60, casEnabled: Bool = true,
+        tombstoneTTL: Int64 = 0, maxClockSkewMillis: UInt64 = 1000
     ) {
+        self.tombstoneTTL = tombstoneTTL
+        self.maxClockSkewMillis = maxClockSkewMillis
         self.memoryLimit = memoryLimit
         self.maxItemSize = maxItemSize
         self.evictionsEnabled = evictionsEnabled
@@ -341,6 +350,9 @@ public struct StoreStatistics: Sendable, Equatable {
     public var usedMemory: Int = 0
     /// Unlinked blocks kept for reuse by the next item of the same size (part of `usedMemory`).
     public var spareBytes: Int = 0
+    /// Deleted keys' tombstones held, and their memory (part of `usedMemory`).
+    public var tombstones: Int = 0
+    public var tombstoneBytes: Int = 0
     public var limitMaxbytes: Int = 0
     public var evictions: UInt64 = 0
     public var evictedUnfetched: UInt64 = 0
@@ -391,6 +403,21 @@ public final class Store: @unchecked Sendable {
     let initialConfig: StorageConfig
     /// See `StorageConfig.casEnabled`.
     let casEnabled: Bool
+    let tombstoneTTL: Int64
+    let maxClockSkewMillis: UInt64
+    /// This node's id in the versions it issues (set by the server from its membership).
+    let nodeID: Atomic<UInt16>
+
+    /// A change of `item`: a new version from this node, and (`cas`) a new CAS unique, the same
+    /// value, where memcached gives one. Returns the version's clock.
+    @inline(__always) @discardableResult
+    func stamp(_ item: Item, cas: Bool = true) -> UInt64 {
+        let version = versions.next()
+        item.version = version
+        item.origin = nodeID.load(ordering: .relaxed)
+        if cas { item.cas = version }
+        return version
+    }
 
     /// An item's CAS as callers see it: its version, or 0 under `-C`. Every CAS that leaves the
     /// store, and every compare against a caller's CAS, goes through this.
@@ -430,6 +457,9 @@ public final class Store: @unchecked Sendable {
         lruBumpInterval = UInt32(clamping: max(0, config.lruBumpInterval))
         initialConfig = config
         casEnabled = config.casEnabled
+        tombstoneTTL = max(0, config.tombstoneTTL)
+        maxClockSkewMillis = config.maxClockSkewMillis
+        nodeID = Atomic(0)
         memoryLimit = Atomic(config.memoryLimit)
         clockSeconds = Atomic(nowSeconds)
         versions = HybridLogicalClock(millis: nowMillis)
@@ -554,6 +584,10 @@ public final class Store: @unchecked Sendable {
 
     /// Hybrid logical clock: every later version is above `version` (for replication).
     public func observe(version: UInt64) { versions.observe(version) }
+
+    /// The node id this store puts in the versions it issues.
+    public func setNodeID(_ id: UInt16) { nodeID.store(id, ordering: .relaxed) }
+    public var currentNodeID: UInt16 { nodeID.load(ordering: .relaxed) }
 
     /// The highest version issued or observed so far.
     public var lastVersion: UInt64 { versions.last }

@@ -46,6 +46,9 @@ struct Stripe {
     /// Least recently used: eviction starts here.
     var tail: UnsafeMutableRawPointer? = nil
     var totalItems: UInt64 = 0
+    /// Tombstones in the chains (not in the LRU, not in the class counters) and their charge.
+    var tombstones = 0
+    var tombstoneBytes = 0
     var getExpired: UInt64 = 0
     var getFlushed: UInt64 = 0
     /// `SizeClasses.chunkSizes.count` entries.
@@ -123,6 +126,43 @@ struct Stripe {
         counters.pointee.items -= 1
         counters.pointee.requestedBytes -= item.memcachedSize
         counters.pointee.memory -= item.charge
+    }
+
+    /// Links a new live item whose key `lookupLocked` did not find live: a tombstone of the key
+    /// (which lookups skip) is unlinked into `garbage` first, so a key is never in a chain twice.
+    @inline(__always) mutating func linkReplacingTombstoneLocked(_ item: Item, hash: UInt64, garbage: inout Garbage) {
+        if tombstones > 0, let old = findLocked(hash, item.key) {
+            precondition(old.item.isTombstone, "Storage: linking a key that is already live")
+            unlinkTombstoneLocked(old.item, slot: old.slot)
+            garbage.push(old.item)
+        }
+        linkLocked(item, hash: hash)
+    }
+
+    /// Links a tombstone (chain only) in place of nothing.
+    @inline(__always) mutating func linkTombstoneLocked(_ tombstone: Item, hash: UInt64) {
+        let slot = bucketSlot(hash)
+        tombstone.hnext = slot.load(as: UnsafeMutableRawPointer?.self)
+        tombstone.prev = nil
+        tombstone.next = nil
+        slot.storeBytes(of: tombstone.raw, as: UnsafeMutableRawPointer?.self)
+        count += 1
+        tombstones += 1
+        tombstoneBytes += tombstone.charge
+    }
+
+    /// Unlinks a tombstone from its chain.
+    @inline(__always) mutating func unlinkTombstoneLocked(_ tombstone: Item, slot: UnsafeMutableRawPointer) {
+        slot.storeBytes(of: tombstone.hnext, as: UnsafeMutableRawPointer?.self)
+        tombstone.hnext = nil
+        count -= 1
+        tombstones -= 1
+        tombstoneBytes -= tombstone.charge
+    }
+
+    /// Unlinks whatever `entry` is (live item or tombstone).
+    @inline(__always) mutating func unlinkAnyLocked(_ entry: Item, slot: UnsafeMutableRawPointer) {
+        if entry.isTombstone { unlinkTombstoneLocked(entry, slot: slot) } else { unlinkLocked(entry, slot: slot) }
     }
 
     /// Puts `new` where `old` was in the chain; `new` goes to the LRU head.
