@@ -195,14 +195,49 @@ public final class ClusterView: Sendable {
     public let local: NodeAddress
     public let members: [Member]
     public let ring: KetamaRing
+    /// Every member's node id (`NodeIDs`), by identity.
+    public let nodeIDs: [String: UInt16]
 
     public init(_ membership: Membership) {
         epoch = membership.epoch
         local = membership.local
         members = membership.members
         ring = membership.makeRing()
+        nodeIDs = NodeIDs.assign(membership.members.map(\.address.advertise))
     }
+
+    /// This node's id in the versions it issues.
+    public var localNodeID: UInt16 { nodeIDs[local.advertise] ?? NodeIDs.hash(local.advertise) }
 
     /// The member with this identity (`advertise`).
     public func member(_ advertise: String) -> Member? { members.first { $0.address.advertise == advertise } }
+}
+
+/// Node ids for versions: 16 bits from a hash of the identity (`host:port`), so a node keeps its
+/// id across restarts and every node computes the same ids from the same members. Two members
+/// whose hashes collide: the later one in identity order takes the next free id. 0 is never
+/// given (it marks versions of a standalone node).
+public enum NodeIDs {
+    /// FNV-1a of the identity, folded to 16 bits.
+    public static func hash(_ identity: String) -> UInt16 {
+        var h: UInt32 = 2_166_136_261
+        for byte in identity.utf8 {
+            h ^= UInt32(byte)
+            h = h &* 16_777_619
+        }
+        let folded = UInt16(truncatingIfNeeded: h >> 16) ^ UInt16(truncatingIfNeeded: h)
+        return folded == 0 ? 1 : folded
+    }
+
+    public static func assign(_ identities: [String]) -> [String: UInt16] {
+        var taken = Set<UInt16>()
+        var ids: [String: UInt16] = [:]
+        for identity in identities.sorted() {
+            var id = hash(identity)
+            while taken.contains(id) { id = id == UInt16.max ? 1 : id + 1 }
+            taken.insert(id)
+            ids[identity] = id
+        }
+        return ids
+    }
 }

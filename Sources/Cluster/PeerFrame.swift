@@ -53,6 +53,9 @@ public enum PeerFrameFlags {
     /// the last one has this bit clear. An answer longer than `max_frame` (a multi-get of large
     /// values) travels this way, so no single frame is over the limit.
     public static let continued: UInt8 = 0x01
+    /// On an `answer` (empty): the command is a write and the receiver does not own its key in
+    /// its view, so it did nothing; the sender may retry once on its refreshed ring.
+    public static let notOwner: UInt8 = 0x02
 }
 
 /// A decoded frame header.

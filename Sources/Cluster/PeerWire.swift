@@ -5,6 +5,9 @@ public struct PeerWireWriter: Sendable {
 
     public init() {}
 
+    /// Room for `capacity` bytes reserved up front.
+    public init(capacity: Int) { bytes.reserveCapacity(capacity) }
+
     public mutating func u8(_ v: UInt8) { bytes.append(v) }
     public mutating func u16(_ v: UInt16) { bytes.append(UInt8(v >> 8)); bytes.append(UInt8(v & 0xFF)) }
     public mutating func u32(_ v: UInt32) { for shift in stride(from: 24, through: 0, by: -8) { bytes.append(UInt8((v >> UInt32(shift)) & 0xFF)) } }
@@ -17,6 +20,7 @@ public struct PeerWireWriter: Sendable {
     }
     public mutating func string(_ s: String) { shortBytes(Array(s.utf8.prefix(255))) }
     public mutating func raw(_ b: [UInt8]) { bytes += b }
+    public mutating func raw(_ b: UnsafeRawBufferPointer) { bytes.append(contentsOf: b) }
 }
 
 /// Reads what `PeerWireWriter` wrote; every read is bounds-checked and a short or malformed
@@ -55,6 +59,12 @@ public struct PeerWireReader {
         guard count >= 0, remaining >= count else { throw Truncated() }
         defer { offset += count }
         return Array(bytes[offset..<(offset + count)])
+    }
+    /// `count` bytes in place (valid as long as the payload is), no copy.
+    public mutating func span(_ count: Int) throws(Truncated) -> UnsafeRawBufferPointer {
+        guard count >= 0, remaining >= count else { throw Truncated() }
+        defer { offset += count }
+        return UnsafeRawBufferPointer(rebasing: bytes[offset..<(offset + count)])
     }
     public mutating func shortBytes() throws(Truncated) -> [UInt8] { try raw(Int(try u8())) }
     public mutating func string() throws(Truncated) -> String { String(decoding: try shortBytes(), as: UTF8.self) }

@@ -42,7 +42,10 @@ public final class ServerContext: Sendable {
             maxItemSize: configuration.maxItemSize,
             evictionsEnabled: !configuration.disableEvictions,
             stripes: configuration.storageStripes,
-            casEnabled: !configuration.disableCas)
+            casEnabled: !configuration.disableCas,
+            // Tombstones only matter where copies travel: a standalone node deletes as memcached.
+            tombstoneTTL: configuration.seeds.isEmpty ? 0 : Int64((configuration.tombstoneTTL + 999) / 1000),
+            maxClockSkewMillis: UInt64(configuration.maxClockSkew))
         self.store = Store(config: storage, nowSeconds: clock.seconds, nowMillis: clock.millis)
         let delimiter = configuration.prefixDelimiter.utf8.first
         let operations = OperatorState(

@@ -177,7 +177,7 @@ extension Store {
             free(evicted.block)
             usedMemory.subtract(evicted.charge, ordering: .relaxed)
         }
-        if let raw = malloc(bytes) { return raw }
+        if let raw = malloc(MemoryCharge.request(bytes)) { return raw }
         usedMemory.subtract(charge, ordering: .relaxed)
         return nil
     }

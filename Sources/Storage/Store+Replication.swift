@@ -171,3 +171,49 @@ extension Store {
         return nil
     }
 }
+
+extension Store {
+    /// Hands the key of every live item and tombstone (not expired, not flushed) to `body`, up
+    /// to about `budget` of them, in table order from `cursor`, and moves the cursor past them
+    /// (a bucket is never split). Returns false once the whole table has been walked. For the
+    /// repair that copies keys again after a death; one stripe lock at a time.
+    public func forEachKey(from cursor: inout DumpCursor, budget: Int, _ body: (UnsafeRawBufferPointer) -> Void) -> Bool {
+        let now = currentTime
+        let cutoff = flushCutoff.load(ordering: .relaxed)
+        var handed = 0
+        while cursor.stripe < stripeCount {
+            let s = stripe(cursor.stripe)
+            lock(s)
+            while cursor.bucket < s.pointee.bucketCount && handed < budget {
+                var raw = (s.pointee.buckets + cursor.bucket * Stripe.pointerSize).load(as: UnsafeMutableRawPointer?.self)
+                while let r = raw {
+                    let item = Item(r)
+                    raw = item.hnext
+                    guard deadness(item, now: now, cutoff: cutoff) == .live else { continue }
+                    body(item.key)
+                    handed += 1
+                }
+                cursor.bucket += 1
+            }
+            let finished = cursor.bucket >= s.pointee.bucketCount
+            unlock(s)
+            if !finished { return true }
+            cursor.stripe += 1
+            cursor.bucket = 0
+            if handed >= budget { return cursor.stripe < stripeCount }
+        }
+        return false
+    }
+
+    /// Live items and tombstones held (what a full walk hands out, roughly).
+    public var entryCount: Int {
+        var total = 0
+        for i in 0..<stripeCount {
+            let s = stripe(i)
+            lock(s)
+            total += s.pointee.count
+            unlock(s)
+        }
+        return total
+    }
+}

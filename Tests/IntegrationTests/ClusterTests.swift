@@ -50,7 +50,7 @@ extension IntegrationSuite {
         @Test("10,000 keys written through node 1 (noreply, pipelined) read back through every node",
               Only.ringcached)
         func tenThousandKeysThroughEveryNode() throws {
-            let cluster = try ClusterProcess.start(nodes: 3)
+            let cluster = try ClusterProcess.start(nodes: 3, extraArguments: ["--replicas", "1"])
             defer { cluster.stop() }
             let keys = (0..<10_000).map { "bulk-\($0)" }
             let writer = try cluster.nodes[0].connect(timeout: 60)
@@ -214,7 +214,7 @@ extension IntegrationSuite {
         @Test("flush_all through one node empties every node (also with a delay); stats stay per node",
               Only.ringcached)
         func flushAllReachesEveryNode() throws {
-            let cluster = try ClusterProcess.start(nodes: 3)
+            let cluster = try ClusterProcess.start(nodes: 3, extraArguments: ["--replicas", "1"])
             defer { cluster.stop() }
             let byOwner = try cluster.keysByOwner(prefix: "flush-", perNode: 10)
             let all = byOwner.flatMap { $0 }
@@ -341,7 +341,7 @@ extension IntegrationSuite {
         @Test("a peer killed with SIGKILL: its keys get SERVER_ERROR peer unavailable, other keys work",
               Only.ringcached)
         func killedPeer() throws {
-            let cluster = try ClusterProcess.start(nodes: 3, extraArguments: ["--peer-timeout", "500ms"])
+            let cluster = try ClusterProcess.start(nodes: 3, extraArguments: ["--replicas", "1", "--peer-timeout", "500ms"])
             defer { cluster.stop() }
             try ClusterFixtures.checkUnavailablePeer(cluster, disable: { node in
                 node.child.signal(SIGKILL)
@@ -352,7 +352,7 @@ extension IntegrationSuite {
         @Test("a peer stopped with SIGSTOP: its keys get SERVER_ERROR peer unavailable after peer_timeout",
               Only.ringcached)
         func hungPeer() throws {
-            let cluster = try ClusterProcess.start(nodes: 3, extraArguments: ["--peer-timeout", "500ms"])
+            let cluster = try ClusterProcess.start(nodes: 3, extraArguments: ["--replicas", "1", "--peer-timeout", "500ms"])
             defer {
                 cluster.nodes[2].child.signal(SIGCONT)
                 cluster.stop()
@@ -393,7 +393,7 @@ extension IntegrationSuite {
               Only.ringcached)
         func nutcrackerAgreesWithRing() throws {
             try #require(NutcrackerProcess.isInstalled, "apt-get install nutcracker")
-            let cluster = try ClusterProcess.start(nodes: 3)
+            let cluster = try ClusterProcess.start(nodes: 3, extraArguments: ["--replicas", "1"])
             defer { cluster.stop() }
             let proxy = try NutcrackerProcess.start(serverPorts: cluster.nodes.map(\.port))
             defer { proxy.stop() }

@@ -201,7 +201,7 @@ extension IntegrationSuite {
 
         @Test("under load, a 4th node seeded with the 3 joins: within 1 s all show 4 members and agree on routes; no request fails")
         func fourthNodeJoins() throws {
-            let cluster = try ClusterProcess.start(nodes: 3)
+            let cluster = try ClusterProcess.start(nodes: 3, extraArguments: ["--replicas", "1"])
             defer { cluster.stop() }
             // Load through every node while the 4th joins.
             let stop = Atomic(false)
@@ -217,7 +217,10 @@ extension IntegrationSuite {
                         let key = "load\(n)-\(i % 500)"
                         let stored = (try? client.call("set \(key) 0 0 2\r\nok\r\n")) ?? "no answer"
                         let got = (try? client.call("get \(key)\r\n", until: "END\r\n")) ?? "no answer"
-                        if stored != "STORED" || !got.hasPrefix("VALUE") && got != "END\r\n" { failures.add(1) }
+                        if stored != "STORED" || !got.hasPrefix("VALUE") && got != "END\r\n" {
+                            failures.add(1)
+                            print("load through node \(n + 1) failed: set \(key) answered \(stored), get answered \(got)")
+                        }
                         i += 1
                         ops.add(1)
                     }
@@ -234,7 +237,7 @@ extension IntegrationSuite {
             let port = try freePort()
             let peerPort = try freePort()
             let args = ServerTarget.current.standardArguments(
-                port: port, overrides: ["-t": "2"], extra: ["--seeds", cluster.seeds, "--peer-port", String(peerPort)])
+                port: port, overrides: ["-t": "2"], extra: ["--seeds", cluster.seeds, "--peer-port", String(peerPort), "--replicas", "1"])
             let fourth = try ServerProcess.launch(.current, port: port, arguments: args)
             defer { fourth.stop() }
             try fourth.waitUntilAccepting(timeout: 10)
@@ -416,7 +419,8 @@ extension IntegrationSuite {
             let client = try nodes[0].connect()
             var forwarded = false
             for i in 0..<50 {
-                #expect(try client.call("set hk\(i) 0 0 1\r\nx\r\n") == "STORED")
+                let answer = try client.call("set hk\(i) 0 0 1\r\nx\r\n")
+                #expect(answer == "STORED", "set hk\(i): \(answer)\n\(nodes[0].logExcerpt)")
             }
             forwarded = try Self.counter(nodes[0], "forwarded_sets") > 0 && Self.counter(nodes[0], "forward_errors") == 0
             #expect(forwarded, "\(nodes[0].logExcerpt)")

@@ -8,7 +8,7 @@ import TextProtocol
 /// by one libevent callback: read what the socket has into `input`, parse and execute every
 /// complete command in place, gather all answers in `output`, and write them with one send.
 /// `EV_WRITE` is armed only while the socket is full. Thread-confined to its worker.
-final class Connection: EventHandler {
+final class Connection: EventHandler, AnswerWaiter {
     /// Which port a connection came in on.
     enum Role {
         /// The client port: commands for other nodes' keys are forwarded.

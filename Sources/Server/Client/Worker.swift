@@ -180,12 +180,37 @@ final class Worker: EventHandler, PeerChannelHost {
             links[node.advertise] = link
             return link
         }
+        let oldRing = currentView?.ring
         currentView = view
-        router = Router(ring: view.ring)
+        router = Router(ring: view.ring, replicas: cluster.replicas,
+                        suspects: Set(view.members.filter { $0.state == .suspect }.map(\.address.advertise)))
+        context.store.setNodeID(view.localNodeID)
         let identities = Set(view.members.map(\.address.advertise))
         for (identity, link) in links where !identities.contains(identity) {
             links[identity] = nil
             link.retire()
+        }
+        runRetries()
+        repair?.viewChanged(from: oldRing, to: view.ring)
+    }
+
+    /// Worker 0 copies keys again after a death (`Repair`).
+    private lazy var repair: Repair? = index == 0 && clusterState != nil ? Repair(worker: self) : nil
+
+    /// Forwarded writes a peer refused as not its key's owner, waiting for a newer view (or
+    /// 100 ms) before they are routed once more.
+    private var pendingRetries: [(work: ForwardWork, connection: Connection, at: UInt64)] = []
+
+    func retryLater(_ work: ForwardWork, connection: Connection) {
+        pendingRetries.append((work, connection, nowMillis))
+    }
+
+    private func runRetries() {
+        guard !pendingRetries.isEmpty else { return }
+        let due = pendingRetries
+        pendingRetries.removeAll()
+        for retry in due {
+            if isStopping { retry.work.failed(part: 0, counters: cluster.counters) } else { Forwarding.retry(retry.work, retry.connection) }
         }
     }
 
@@ -205,6 +230,8 @@ final class Worker: EventHandler, PeerChannelHost {
     /// Fails links whose oldest request is older than peer_timeout; pings idle links.
     func checkLinkTimeouts() {
         let now = nowMillis
+        repair?.tick(interval: UInt64(min(cluster.peerTimeoutMillis / 4, 100)))
+        if let first = pendingRetries.first, now >= first.at + 100 { runRetries() }
         for link in links.values { link.tick(now: now) }
         for session in Array(sessions.values) { session.channel.checkHandshake(now: now, limit: cluster.handshakeTimeoutMillis) }
     }
@@ -261,6 +288,7 @@ final class Worker: EventHandler, PeerChannelHost {
                 if !isStopping { adopt(view) }
             case .stop:
                 isStopping = true
+                runRetries()
                 tickTimer?.free()
                 linkFlusher?.free()
                 // Retired links stay in the tables and refuse every send: a connection that

@@ -64,6 +64,16 @@ public struct Configuration: Sendable, Equatable {
     public var peerPort: Int = 0
     /// Copies of every key: the owner plus replicas - 1 backups.
     public var replicas: Int = 2
+    /// `sync`: a write is answered once every backup holds it; `async`: at once, copies follow.
+    public var replication: ReplicationMode = .sync
+    /// `majority`: a node that sees no majority refuses writes; `available`: it takes them.
+    public var partitionPolicy: PartitionPolicy = .majority
+    /// Milliseconds a deleted key's tombstone is kept (cluster only).
+    public var tombstoneTTL: Int = 60_000
+    /// Milliseconds a received version may be ahead of this node's wall clock.
+    public var maxClockSkew: Int = 1000
+    /// Keys per second re-replicated after a death (background).
+    public var repairRate: Int = 20_000
     /// A forwarded request not answered within this many milliseconds fails.
     public var peerTimeout: Int = 1000
     /// A file of cluster secrets, one per line (the first proves, all are tried); empty: none
@@ -83,6 +93,9 @@ public struct Configuration: Sendable, Equatable {
     /// The memory limit in bytes.
     public var memoryLimitBytes: Int { memoryLimit << 20 }
 }
+
+public enum ReplicationMode: String, Sendable, CaseIterable { case sync, async }
+public enum PartitionPolicy: String, Sendable, CaseIterable { case majority, available }
 
 /// A configuration problem, reported to the operator and exit status 64 (EX_USAGE).
 public struct ConfigurationError: Error, CustomStringConvertible, Sendable {

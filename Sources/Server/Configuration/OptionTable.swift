@@ -209,6 +209,44 @@ enum OptionTable {
                    help: "copies of every key: the owner and replicas - 1 backups",
                    apply: { c, v throws(ConfigurationError) in c.replicas = try ValueParsing.integer(v, name: "replicas", range: 1...8) },
                    render: { String($0.replicas) }),
+        OptionSpec(long: "replication", short: nil, arity: .value, shape: .string,
+                   help: "sync: a write is answered once every backup holds it; async: at once, the copies follow",
+                   apply: { c, v throws(ConfigurationError) in
+                       guard let mode = ReplicationMode(rawValue: v.trimmingSpaces()) else {
+                           throw ConfigurationError("replication: '\(v)' is not sync or async")
+                       }
+                       c.replication = mode
+                   },
+                   render: { $0.replication.rawValue.tomlQuoted }),
+        OptionSpec(long: "partition-policy", short: nil, arity: .value, shape: .string,
+                   help: "majority: a node that sees no majority of the members refuses writes; available: both sides of a partition take writes (newest version wins when it heals; see the README for what that can lose)",
+                   apply: { c, v throws(ConfigurationError) in
+                       guard let policy = PartitionPolicy(rawValue: v.trimmingSpaces()) else {
+                           throw ConfigurationError("partition-policy: '\(v)' is not majority or available")
+                       }
+                       c.partitionPolicy = policy
+                   },
+                   render: { $0.partitionPolicy.rawValue.tomlQuoted }),
+        OptionSpec(long: "tombstone-ttl", short: nil, arity: .value, shape: .duration,
+                   help: "a deleted key's version is kept this long, so an older copy cannot bring it back (cluster only)",
+                   apply: { c, v throws(ConfigurationError) in
+                       let ms = try ValueParsing.durationMillis(v, name: "tombstone-ttl")
+                       guard ms >= 1000 else { throw ConfigurationError("tombstone-ttl: must be at least 1s") }
+                       c.tombstoneTTL = ms
+                   },
+                   render: { ValueParsing.formatDuration($0.tombstoneTTL) }),
+        OptionSpec(long: "max-clock-skew", short: nil, arity: .value, shape: .duration,
+                   help: "a copy whose version is further ahead of this node's wall clock is refused and counted",
+                   apply: { c, v throws(ConfigurationError) in
+                       let ms = try ValueParsing.durationMillis(v, name: "max-clock-skew")
+                       guard ms >= 10 else { throw ConfigurationError("max-clock-skew: must be at least 10ms") }
+                       c.maxClockSkew = ms
+                   },
+                   render: { ValueParsing.formatDuration($0.maxClockSkew) }),
+        OptionSpec(long: "repair-rate", short: nil, arity: .value, shape: .integer,
+                   help: "keys per second a node copies to new backups after a death, in the background",
+                   apply: { c, v throws(ConfigurationError) in c.repairRate = try ValueParsing.integer(v, name: "repair-rate", range: 1...10_000_000) },
+                   render: { String($0.repairRate) }),
         OptionSpec(long: "peer-timeout", short: nil, arity: .value, shape: .duration,
                    help: "a forwarded request not answered in this time fails",
                    apply: { c, v throws(ConfigurationError) in

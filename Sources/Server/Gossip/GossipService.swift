@@ -68,6 +68,11 @@ final class GossipCounters: Sendable {
     let known = Atomic<Int>(1)
     let visible = Atomic<Int>(1)
     let isolated = Atomic<Bool>(false)
+    /// Until this CLOCK_MONOTONIC millisecond this node may take writes as an owner: renewed on
+    /// every gossip tick that finds a majority visible and the node not isolated, for less time
+    /// than the others need to declare it dead. A node that was stopped (SIGSTOP) or starved
+    /// finds its lease run out and refuses writes until its gossip has looked again.
+    let writeLeaseUntil = Atomic<UInt64>(0)
     let awareness = Atomic<Int>(0)
     let incarnation = Atomic<UInt64>(0)
 }
@@ -142,6 +147,9 @@ final class GossipService: EventHandler {
 
     /// Starts the thread: joins through the seeds, then runs until `leave` is handled.
     func start() -> Bool {
+        // The first write lease, before any client is accepted: a node starts out seeing every
+        // member of its seeds.
+        renewLease(node.health(now: GossipService.now()), now: GossipService.now())
         let box = UncheckedBox(self)
         guard let t = NativeThread.start(name: "rc-gossip", { box.value.run() }) else { return false }
         thread = t
@@ -249,9 +257,16 @@ final class GossipService: EventHandler {
         c.known.store(health.known, ordering: .relaxed)
         c.visible.store(health.visible, ordering: .relaxed)
         c.isolated.store(health.isolated, ordering: .relaxed)
+        renewLease(health, now: now)
         c.awareness.store(node.awareness.score, ordering: .relaxed)
         c.incarnation.store(node.incarnation, ordering: .relaxed)
         rearm()
+    }
+
+    /// Writes may be taken until the next tick is well overdue (see `writeLeaseUntil`).
+    private func renewLease(_ health: GossipHealth, now: UInt64) {
+        let lease = max(2 * cluster.gossipTiming.probeInterval, node.suspicionBounds.min)
+        cluster.gossipCounters.writeLeaseUntil.store(health.seesMajority && !health.isolated ? now + lease : 0, ordering: .relaxed)
     }
 
     /// The timer for the machine's next deadline (it may move earlier after any packet).

@@ -4,7 +4,8 @@ import TextProtocol
 /// The cluster's admin commands, answered by the node asked about its own view:
 /// `cluster nodes` (a `NODE <advertise> <peer endpoint> <state> <incarnation> [myself]` row per
 /// member), `cluster route <key>` (the owner, then the backups), `cluster forget <host:port>`
-/// (a dead or left member, at once), `stats cluster`.
+/// (a dead or left member, at once), `cluster local <key>` (this node's own copy, as `gets`
+/// would show it, without routing: for checking that copies agree), `stats cluster`.
 enum ClusterAdmin {
     static func answer(_ command: Command, _ bytes: UnsafeRawBufferPointer, _ worker: Worker, _ router: Router,
                        into out: inout OutputBuffer) {
@@ -46,6 +47,30 @@ enum ClusterAdmin {
                 ("gossip_bytes_received", String(g.bytesReceived.load(ordering: .relaxed))),
                 ("gossip_auth_failures", String(g.authFailures.load(ordering: .relaxed))),
                 ("gossip_malformed", String(g.malformed.load(ordering: .relaxed))),
+                ("replicas", String(cluster.replicas)),
+                ("replication", cluster.replicationAsync ? "async" : "sync"),
+                ("partition_policy", cluster.partitionAvailable ? "available" : "majority"),
+                ("writes_allowed", cluster.partitionAvailable || GossipService.now() < g.writeLeaseUntil.load(ordering: .relaxed) ? "yes" : "no"),
+                ("replicated_writes", String(c.replicatedWrites.load(ordering: .relaxed))),
+                ("copies_sent", String(c.copiesSent.load(ordering: .relaxed))),
+                ("replication_failures", String(c.replicationFailures.load(ordering: .relaxed))),
+                ("replication_async_failures", String(c.replicationAsyncFailures.load(ordering: .relaxed))),
+                ("replication_dropped", String(c.replicationDropped.load(ordering: .relaxed))),
+                ("replication_lag_ms", String(c.lastReplicationMillis.load(ordering: .relaxed))),
+                ("copies_applied", String(c.copiesApplied.load(ordering: .relaxed))),
+                ("copies_kept", String(c.copiesKept.load(ordering: .relaxed))),
+                ("copies_fenced", String(c.copiesFenced.load(ordering: .relaxed))),
+                ("copies_clock_skew", String(c.copiesClockSkew.load(ordering: .relaxed))),
+                ("copies_not_stored", String(c.copiesNotStored.load(ordering: .relaxed))),
+                ("not_owner_answered", String(c.notOwnerAnswered.load(ordering: .relaxed))),
+                ("not_owner_retries", String(c.notOwnerRefusals.load(ordering: .relaxed))),
+                ("repair_pending", String(c.repairPending.load(ordering: .relaxed))),
+                ("repaired_keys", String(c.repairedKeys.load(ordering: .relaxed))),
+                ("repaired_bytes", String(c.repairedBytes.load(ordering: .relaxed))),
+                ("repair_passes", String(c.repairPasses.load(ordering: .relaxed))),
+                ("read_failovers", String(c.readFailovers.load(ordering: .relaxed))),
+                ("minority_write_refusals", String(c.minorityWriteRefusals.load(ordering: .relaxed))),
+                ("tombstones", String(worker.context.store.statistics().tombstones)),
             ]
             for (name, value) in lines { out.append(string: "STAT \(name) \(value)\r\n") }
             out.append("END\r\n")
@@ -69,6 +94,18 @@ enum ClusterAdmin {
                     line += " " + router.ring.node(node).advertise
                 }
                 out.append(string: line + "\r\nEND\r\n")
+            } else if let sub, equals(bytes, sub, "local") {
+                guard let key = tokens.next(), tokens.next() == nil, key.count <= 250 else {
+                    out.append("CLIENT_ERROR bad command line format\r\n")
+                    return
+                }
+                let keyBytes = slice(bytes, key)
+                let copy: String? = worker.context.store.export(keyBytes) { state, value in
+                    guard !state.tombstone else { return nil }
+                    return "VALUE \(String(decoding: keyBytes, as: UTF8.self)) \(state.flags) \(value.count) \(state.cas)\r\n"
+                        + String(decoding: value, as: UTF8.self) + "\r\n"
+                } ?? nil
+                out.append(string: (copy ?? "") + "END\r\n")
             } else if let sub, equals(bytes, sub, "forget") {
                 guard let target = tokens.next(), tokens.next() == nil,
                       let address = try? NodeAddress(parsing: String(decoding: slice(bytes, target), as: UTF8.self)) else {
@@ -95,7 +132,7 @@ enum ClusterAdmin {
                 cluster.gossipInbox.post(.forget(address.advertise))
                 out.append("OK\r\n")
             } else {
-                out.append("CLIENT_ERROR unknown cluster command; use cluster nodes, cluster route <key> or cluster forget <host:port>\r\n")
+                out.append("CLIENT_ERROR unknown cluster command; use cluster nodes, cluster route <key>, cluster local <key> or cluster forget <host:port>\r\n")
             }
         default:
             out.append("ERROR\r\n")

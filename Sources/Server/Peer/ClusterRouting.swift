@@ -27,6 +27,8 @@ enum ClusterRouting {
         switch router.decide(command, bytes) {
         case .local:
             return .local
+        case .ownedWrite:
+            return Replication.ownedWrite(command, bytes, router, connection)
         case .admin:
             connection.answerNow { out in ClusterAdmin.answer(command, bytes, worker, router, into: &out) }
             return .served

@@ -17,6 +17,12 @@ final class ClusterState: Sendable {
     /// This life's incarnation: above any of an earlier life (wall-clock milliseconds at start).
     let incarnation: UInt64
     let replicas: Int
+    /// `replication = "async"`: writes are answered before their copies are confirmed.
+    let replicationAsync: Bool
+    /// `partition_policy = "available"`: writes are taken without a majority in sight.
+    let partitionAvailable: Bool
+    /// Keys per second the repair copies after a death.
+    let repairRate: Int
     let peerTimeoutMillis: UInt64
     /// A link whose handshake is not done this long after the connection is closed.
     let handshakeTimeoutMillis: UInt64
@@ -99,6 +105,9 @@ final class ClusterState: Sendable {
         }
         gossipTiming = c.gossip
         replicas = c.replicas
+        replicationAsync = c.replication == .async
+        partitionAvailable = c.partitionPolicy == .available
+        repairRate = c.repairRate
         handshakeTimeoutMillis = max(UInt64(c.peerTimeout), 1000)
         peerTimeoutMillis = UInt64(c.peerTimeout)
         if c.maxFrame > 0 && c.maxFrame < c.maxItemSize + 64 * 1024 {
@@ -210,4 +219,40 @@ final class ClusterCounters: Sendable {
     let unmatchedAnswers = Atomic<UInt64>(0)
     /// Member-list changes this node applied (joins learned, lists merged).
     let membershipChanges = Atomic<UInt64>(0)
+
+    // Replication (see `Replication`).
+    /// Writes this node served as owner with copies to make, and copies sent (one per backup).
+    let replicatedWrites = Atomic<UInt64>(0)
+    let copiesSent = Atomic<UInt64>(0)
+    /// Sync writes answered `SERVER_ERROR replica unavailable`: a backup did not confirm.
+    let replicationFailures = Atomic<UInt64>(0)
+    /// Async copies that did not reach a backup (link down, refused) or were dropped at a full link.
+    let replicationAsyncFailures = Atomic<UInt64>(0)
+    let replicationDropped = Atomic<UInt64>(0)
+    /// Copies this node received and stored (newer), and those it already had or held newer.
+    let copiesApplied = Atomic<UInt64>(0)
+    let copiesKept = Atomic<UInt64>(0)
+    /// Copies refused: from a node that holds no copy of the key in our view, or with an
+    /// older epoch (fencing); with a clock too far ahead; not storable (memory, size).
+    let copiesFenced = Atomic<UInt64>(0)
+    let copiesClockSkew = Atomic<UInt64>(0)
+    let copiesNotStored = Atomic<UInt64>(0)
+    /// Forwarded writes refused here because this node does not own the key, and the ones
+    /// this node had refused by a peer (each retried once).
+    let notOwnerRefusals = Atomic<UInt64>(0)
+    let notOwnerAnswered = Atomic<UInt64>(0)
+    /// Writes refused because this node sees no majority (`SERVER_ERROR cluster unavailable`),
+    /// and reads served then (possibly stale).
+    let minorityWriteRefusals = Atomic<UInt64>(0)
+    let minorityReads = Atomic<UInt64>(0)
+    /// The repair after a death (`Repair`): keys still to walk plus copies in flight, keys
+    /// copied and their bytes, passes started.
+    let repairPending = Atomic<Int>(0)
+    let repairedKeys = Atomic<UInt64>(0)
+    let repairedBytes = Atomic<UInt64>(0)
+    let repairPasses = Atomic<UInt64>(0)
+    /// Reads (or parts of split reads) asked again of the next holder because their node failed.
+    let readFailovers = Atomic<UInt64>(0)
+    /// Milliseconds the last sync write waited for its backups (replication lag).
+    let lastReplicationMillis = Atomic<UInt64>(0)
 }

@@ -1,6 +1,13 @@
 import Cluster
 import TextProtocol
 
+/// Who waits for a `ForwardWork`'s slot: a client connection (answers in the client's order),
+/// or a peer session answering a forwarded write once its copies are made.
+protocol AnswerWaiter: AnyObject {
+    /// A slot of this waiter is done.
+    func slotDone()
+}
+
 /// One client command in flight to other nodes: what it waits for, and where its answer goes.
 ///
 /// A client connection may have many at once (`max_forwards`); each holds an `AnswerSlot` in the
@@ -11,6 +18,11 @@ final class ForwardWork {
         /// One command to its owner; the owner's answer is relayed as it is. A classic `noreply`
         /// command that fails stays silent, as memcached's noreply errors do.
         case single(silentOnFailure: Bool)
+        /// A write served here as the key's owner: its answer (`localAnswer`) is given only when
+        /// every backup holds the change (sync); any backup that does not makes it
+        /// `SERVER_ERROR replica unavailable`. Async: the answer went out already; the parts
+        /// only count.
+        case replicated(localAnswer: [UInt8], silentOnFailure: Bool, async: Bool)
         /// A multi-key retrieval split by owner, answered in the client's key order.
         case multiGet(MultiGetAssembly)
         /// `flush_all`: every other member flushes too; the client gets this node's answer, or
@@ -18,22 +30,35 @@ final class ForwardWork {
         case broadcast(localAnswer: [UInt8])
     }
 
-    let kind: Kind
+    private(set) var kind: Kind
     /// Parts still outstanding.
     var remaining: Int
     /// Parts that failed (unreachable peer, timeout).
     var failures = 0
     /// Where the answer goes when the work is done.
     let slot: AnswerSlot
-    /// The client connection waiting; held until the work ends (answered, failed or timed out),
-    /// even if the client has gone meanwhile.
-    let connection: Connection
+    /// The client connection (or peer session) waiting; held until the work ends (answered,
+    /// failed or timed out), even if the client has gone meanwhile.
+    let waiter: AnswerWaiter
+    /// A forwarded write's bytes, kept for its one retry when the receiver says it does not own
+    /// the key (`PeerFrameFlags.notOwner`); nil once used, and for reads.
+    var retryRequest: [UInt8]?
+    /// A read that may be served by the key's next holder when its node fails (`ReadFailover`),
+    /// and the node each part went to (`.single`: part 0).
+    var readFailover = false
+    var singleTarget: String?
+    private var failedOver = false
+    /// Where a replicated write counts its outcome, and when it started (monotonic ms).
+    var replicationCounters: ClusterCounters?
+    var startedAt: UInt64 = 0
+    /// Told when a replicated work ends (the repair counts its copies this way).
+    var onDone: ((ForwardWork) -> Void)?
 
-    init(kind: Kind, parts: Int, slot: AnswerSlot, connection: Connection) {
+    init(kind: Kind, parts: Int, slot: AnswerSlot, connection: AnswerWaiter) {
         self.kind = kind
         self.remaining = parts
         self.slot = slot
-        self.connection = connection
+        self.waiter = connection
     }
 
     /// A peer answered one part.
@@ -42,13 +67,89 @@ final class ForwardWork {
         case .single: slot.answer.append(answer)
         case .multiGet(let assembly): assembly.fill(part: part, answer: answer)
         case .broadcast: break
+        case .replicated:
+            // One status per record; anything but `held` means this backup lacks the change.
+            if let statuses = ReplicaCodec.decodeAck(answer), !statuses.isEmpty, statuses.allSatisfy({ $0 == .held }) {
+            } else {
+                failures += 1
+                replicaRefusals += 1
+            }
         }
         partDone()
     }
 
+    /// A read whose node failed: asked again of each key's next holder, once. True when the
+    /// part is taken care of that way.
+    private func failOver(part: Int, _ connection: Connection) -> Bool {
+        let worker = connection.worker
+        guard let router = worker.router else { return false }
+        switch kind {
+        case .multiGet(let assembly):
+            guard part < assembly.parts.count, !assembly.failoverParts[part] else { return false }
+            worker.cluster.counters.readFailovers.add(1, ordering: .relaxed)
+            SplitRetrieval.gather(assembly.parts[part], of: assembly, into: self, router, worker, excluding: assembly.partNodes[part])
+            partDone()
+            return true
+        case .single:
+            guard !failedOver, let request = retryRequest, let target = singleTarget else { return false }
+            failedOver = true
+            var parser = Parser(maxItemSize: worker.context.configuration.maxItemSize,
+                                flushAllDisabled: worker.context.configuration.disableFlushAll)
+            return request.withUnsafeBytes { bytes -> Bool in
+                guard case .command(let command, _) = parser.parse(bytes) else { return false }
+                worker.cluster.counters.readFailovers.add(1, ordering: .relaxed)
+                if case .retrieve(let r) = command {
+                    // Each key to its own next holder, assembled in the client's order.
+                    var keys: [[UInt8]] = []
+                    var iterator = KeyIterator(bytes, r.keys)
+                    while let span = iterator.next() { keys.append(Array(slice(bytes, span))) }
+                    let assembly = MultiGetAssembly(keys: keys, kind: r.kind, exptime: r.exptime)
+                    kind = .multiGet(assembly)
+                    SplitRetrieval.gather(Array(keys.indices), of: assembly, into: self, router, worker, excluding: target)
+                    partDone()
+                    return true
+                }
+                var next: Owner?
+                Replication.forEachKey(command, bytes) { key in next = router.readOwner(of: key, excluding: target) }
+                switch next {
+                case .local?:
+                    worker.withScratch { scratch in
+                        _ = worker.executor.execute(command, in: bytes, into: &scratch)
+                        slot.answer.append(scratch.bytes)
+                    }
+                    partDone()
+                    return true
+                case .remote(let node)?:
+                    singleTarget = router.ring.node(node).advertise
+                    return worker.link(to: node).send(bytes, work: self, part: 0) == .sent
+                case nil:
+                    return false
+                }
+            }
+        default:
+            return false
+        }
+    }
+
+    /// Backups that answered without holding the change (fenced, skewed, out of memory).
+    private(set) var replicaRefusals = 0
+
+    /// The owner that got this forwarded write does not own its key in its view. With the
+    /// request kept, it is routed again on the worker's ring (once a newer view arrives, or
+    /// shortly); else the part fails.
+    func refusedAsNotOwner(part: Int, worker: Worker) {
+        worker.cluster.counters.notOwnerRefusals.add(1, ordering: .relaxed)
+        guard retryRequest != nil, case .single = kind, let connection = waiter as? Connection else {
+            failed(part: part, counters: worker.cluster.counters)
+            return
+        }
+        worker.retryLater(self, connection: connection)
+    }
+
     /// A part could not be served: its link failed, timed out or refused it.
     func failed(part: Int, counters: ClusterCounters) {
-        counters.forwardErrors.add(1, ordering: .relaxed)
+        if readFailover, let connection = waiter as? Connection, failOver(part: part, connection) { return }
+        if case .replicated = kind {} else { counters.forwardErrors.add(1, ordering: .relaxed) }
         failures += 1
         switch kind {
         case .single(let silent):
@@ -56,6 +157,8 @@ final class ForwardWork {
         case .multiGet(let assembly):
             counters.unavailableKeyMisses.add(UInt64(assembly.keyCount(part: part)), ordering: .relaxed)
         case .broadcast:
+            break
+        case .replicated:
             break
         }
         partDone()
@@ -78,9 +181,28 @@ final class ForwardWork {
             } else {
                 localAnswer.withUnsafeBytes { slot.answer.append($0) }
             }
+        case .replicated(let localAnswer, let silent, let async):
+            if let onDone {
+                self.onDone = nil
+                onDone(self)
+            }
+            if async {
+                // Answered when it was applied here; the slot was never the client's.
+                if failures > 0 { replicationCounters?.replicationAsyncFailures.add(UInt64(failures), ordering: .relaxed) }
+                return
+            }
+            if let counters = replicationCounters {
+                counters.lastReplicationMillis.store(GossipService.now() &- startedAt, ordering: .relaxed)
+            }
+            if failures > 0 {
+                replicationCounters?.replicationFailures.add(1, ordering: .relaxed)
+                if !silent { slot.answer.append("SERVER_ERROR replica unavailable\r\n") }
+            } else {
+                localAnswer.withUnsafeBytes { slot.answer.append($0) }
+            }
         }
         slot.done = true
-        connection.slotDone()
+        waiter.slotDone()
     }
 }
 
@@ -107,17 +229,50 @@ final class AnswerSlot {
 final class MultiGetAssembly {
     /// The keys, in the client's order.
     private let keys: [[UInt8]]
+    let kind: RetrievalKind
+    let exptime: Int64
     /// Per key: the `VALUE` block (line, data, CRLF) when it was a hit.
     private var blocks: [[UInt8]?]
-    /// Per part (one per remote owner): the key positions it asked for, in order.
+    /// Per part (one per remote node asked): the key positions it asked for, in order, the
+    /// node, and whether it is already a failover (never failed over again).
     private(set) var parts: [[Int]] = []
+    private(set) var partNodes: [String] = []
+    private(set) var failoverParts: [Bool] = []
 
-    init(keys: [[UInt8]]) {
+    init(keys: [[UInt8]], kind: RetrievalKind = .get, exptime: Int64 = 0) {
         self.keys = keys
+        self.kind = kind
+        self.exptime = exptime
         self.blocks = Array(repeating: nil, count: keys.count)
     }
 
-    func addPart(positions: [Int]) { parts.append(positions) }
+    func key(_ position: Int) -> [UInt8] { keys[position] }
+
+    /// A new part; returns its number.
+    @discardableResult
+    func addPart(positions: [Int], node: String = "", failover: Bool = false) -> Int {
+        parts.append(positions)
+        partNodes.append(node)
+        failoverParts.append(failover)
+        return parts.count - 1
+    }
+
+    /// The sub-get of `part`: `get|gets|gat|gats [exptime] k1 k2 …\r\n`.
+    func subRequest(_ part: Int) -> [UInt8] {
+        var line: [UInt8]
+        switch kind {
+        case .get: line = Array("get".utf8)
+        case .gets: line = Array("gets".utf8)
+        case .gat: line = Array("gat \(exptime)".utf8)
+        case .gats: line = Array("gats \(exptime)".utf8)
+        }
+        for p in parts[part] {
+            line.append(UInt8(ascii: " "))
+            line += keys[p]
+        }
+        line += [13, 10]
+        return line
+    }
 
     /// A local answer for one key: `VALUE …\r\n<data>\r\nEND\r\n` or `END\r\n`.
     func fillLocal(position: Int, answer: UnsafeRawBufferPointer) {

@@ -17,15 +17,72 @@ enum Forwarding {
         default: isRetrieval = false; isMeta = false
         }
         let link = worker.link(to: node)
+        let silent = silentOnFailure(command, request)
+        let write = Router.isWrite(command)
+        if write, let refusal = Replication.refusal(worker) {
+            if !silent { connection.answerNow { $0.append(refusal) } }
+            return .served
+        }
         if link.isFull { return .waitForLink(link) }
-        // A classic noreply command stays silent even when it fails, as memcached's do.
-        let silent = !isMeta && ResponseReader.answerShape(of: command, in: request) == .zeroOrOne
         let work = ForwardWork(kind: .single(silentOnFailure: silent), parts: 1, slot: connection.openSlot(), connection: connection)
+        // Kept for one retry if the receiver no longer owns the key, or, for a read, to ask the
+        // next holder if the owner fails.
+        if write || isRetrieval { work.retryRequest = Array(request) }
+        work.readFailover = isRetrieval && !write
+        work.singleTarget = worker.router?.ring.node(node).advertise
         if link.send(request, work: work, part: 0) == .sent {
             if isRetrieval { counters.forwardedGets.add(1, ordering: .relaxed) } else { counters.forwardedSets.add(1, ordering: .relaxed) }
         } else {
             work.failed(part: 0, counters: counters)
         }
         return .served
+    }
+
+    /// A classic noreply command stays silent even when it fails, as memcached's do.
+    static func silentOnFailure(_ command: Command, _ request: UnsafeRawBufferPointer) -> Bool {
+        switch command {
+        case .metaGet, .metaSet, .metaDelete, .metaArithmetic, .metaDebug: return false
+        default: return ResponseReader.answerShape(of: command, in: request) == .zeroOrOne
+        }
+    }
+
+    /// A forwarded write the receiver refused as not its key's owner: routed once more on this
+    /// worker's ring, now that it may be newer. To the (new) owner, or run here if this node
+    /// owns it now; no further retry.
+    static func retry(_ work: ForwardWork, _ connection: Connection) {
+        let worker = connection.worker
+        guard let request = work.retryRequest, let router = worker.router else {
+            work.failed(part: 0, counters: worker.cluster.counters)
+            return
+        }
+        work.retryRequest = nil
+        var parser = Parser(maxItemSize: worker.context.configuration.maxItemSize,
+                            flushAllDisabled: worker.context.configuration.disableFlushAll)
+        request.withUnsafeBytes { bytes in
+            guard case .command(let command, _) = parser.parse(bytes) else {
+                work.failed(part: 0, counters: worker.cluster.counters)
+                return
+            }
+            switch router.decide(command, bytes) {
+            case .forward(let node):
+                if worker.link(to: node).send(bytes, work: work, part: 0) != .sent {
+                    work.failed(part: 0, counters: worker.cluster.counters)
+                }
+            case .ownedWrite where router.replicates:
+                if let refusal = Replication.refusal(worker) {
+                    if !silentOnFailure(command, bytes) { work.slot.answer.append(refusal) }
+                    work.partDone()
+                    return
+                }
+                Replication.run(command, bytes, router, worker, slot: work.slot, waiter: connection,
+                                silent: silentOnFailure(command, bytes))
+            default:
+                worker.withScratch { scratch in
+                    _ = worker.executor.execute(command, in: bytes, into: &scratch)
+                    work.slot.answer.append(scratch.bytes)
+                }
+                work.partDone()
+            }
+        }
     }
 }

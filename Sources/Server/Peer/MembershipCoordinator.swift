@@ -166,6 +166,13 @@ final class MembershipCoordinator: EventHandler, PeerChannelHost, PeerChannelDel
     /// for every other member.
     private func publish(news: Bool = true) {
         let view = ClusterView(membership)
+        let previous = cluster.view
+        // A node off the ring starts a repair on worker 0; `repair_pending` says so from now,
+        // not only once the worker has the view.
+        let ringNow = Set(view.ring.nodes.map(\.advertise))
+        if previous.ring.nodes.contains(where: { !ringNow.contains($0.advertise) }) && cluster.replicas > 1 {
+            cluster.counters.repairPending.store(max(1, cluster.counters.repairPending.load(ordering: .relaxed)), ordering: .relaxed)
+        }
         cluster.publish(view)
         for mailbox in workers { mailbox.post(.view(view)) }
         guard news else { return }

@@ -34,7 +34,7 @@ final class PeerLink: PeerChannelDelegate {
     private var partial: [UInt64: [UInt8]] = [:]
     private var partialBytes = 0
     /// Requests accepted while the channel connects, sent once it is ready.
-    private var queued: [(id: UInt64, bytes: [UInt8])] = []
+    private var queued: [(id: UInt64, type: PeerFrameType, bytes: [UInt8])] = []
     /// Connections that stopped reading because this link was full.
     private var waiters: [Connection] = []
     private var lastPing: UInt64 = 0
@@ -52,8 +52,10 @@ final class PeerLink: PeerChannelDelegate {
     /// As many requests in flight as a link may have: wait (`waitForRoom`) before sending more.
     var isFull: Bool { pending.count >= worker.cluster.maxLinkInFlight || pending.span >= 4 * worker.cluster.maxLinkInFlight }
 
-    /// Queues one forwarded command (its bytes, line and data block, as the client sent them).
-    func send(_ bytes: UnsafeRawBufferPointer, work: ForwardWork, part: Int) -> SendResult {
+    /// Queues one request: a forwarded command (its bytes, line and data block, as the client
+    /// sent them), answered by an `answer`; or copies for a backup (`replicate`), answered by a
+    /// `replicateAck`.
+    func send(_ bytes: UnsafeRawBufferPointer, type: PeerFrameType = .forward, work: ForwardWork, part: Int) -> SendResult {
         guard !retired, !worker.isStopping else { return .unavailable }
         let now = worker.nowMillis
         if channel == nil {
@@ -64,9 +66,9 @@ final class PeerLink: PeerChannelDelegate {
         guard bytes.count <= worker.cluster.maxFrame else { return .unavailable }
         let id = pending.append(Pending(work: work, part: part, sentAt: now))
         if let channel, channel.isReady {
-            channel.send(PeerFrameHeader(type: .forward, requestID: id, epoch: worker.viewEpoch), bytes)
+            channel.send(PeerFrameHeader(type: type, requestID: id, epoch: worker.viewEpoch), bytes)
         } else {
-            queued.append((id, Array(bytes)))
+            queued.append((id, type, Array(bytes)))
         }
         return .sent
     }
@@ -105,7 +107,7 @@ final class PeerLink: PeerChannelDelegate {
         let waiting = queued
         queued.removeAll()
         for q in waiting where pending.contains(q.id) {
-            q.bytes.withUnsafeBytes { channel.send(PeerFrameHeader(type: .forward, requestID: q.id, epoch: worker.viewEpoch), $0) }
+            q.bytes.withUnsafeBytes { channel.send(PeerFrameHeader(type: q.type, requestID: q.id, epoch: worker.viewEpoch), $0) }
         }
     }
 
@@ -125,6 +127,21 @@ final class PeerLink: PeerChannelDelegate {
                 return
             }
             partial[header.requestID, default: []].append(contentsOf: payload)
+        case .replicateAck:
+            guard let p = pending.remove(header.requestID) else {
+                worker.cluster.counters.unmatchedAnswers.add(1, ordering: .relaxed)
+                return
+            }
+            p.work.answered(part: p.part, payload)
+            wakeWaiters()
+        case .answer where header.flags & PeerFrameFlags.notOwner != 0:
+            // The peer does not own the write's key in its view: the sender retries once.
+            guard let p = pending.remove(header.requestID) else {
+                worker.cluster.counters.unmatchedAnswers.add(1, ordering: .relaxed)
+                return
+            }
+            p.work.refusedAsNotOwner(part: p.part, worker: worker)
+            wakeWaiters()
         case .answer:
             let head = partial.removeValue(forKey: header.requestID)
             if let head { partialBytes -= head.count }

@@ -36,6 +36,15 @@ final class PeerSession: PeerChannelDelegate {
         switch (channel.peerLane, header.type) {
         case (.request, .forward):
             serve(header.requestID, payload)
+        case (.request, .replicate):
+            guard let sender = channel.peer?.node,
+                  let ack = Replication.receive(payload, from: sender, epoch: header.epoch, worker)
+            else {
+                worker.cluster.counters.peerProtocolErrors.add(1, ordering: .relaxed)
+                channel.close(reason: "malformed replicate frame")
+                return
+            }
+            channel.send(PeerFrameHeader(type: .replicateAck, requestID: header.requestID, epoch: worker.viewEpoch), ack)
         case (_, .members):
             do throws(PeerHandshake.Malformed) {
                 let members = try PeerHandshake.decodeMembers(payload)
@@ -65,12 +74,36 @@ final class PeerSession: PeerChannelDelegate {
         worker.sessionClosed(self)
     }
 
-    /// Serves one forwarded command and answers it.
+    /// Serves one forwarded command and answers it. A write is taken only by the key's owner in
+    /// this node's view (else `notOwner`, and the sender retries), under the majority rule, and
+    /// answered once its copies are made.
     private func serve(_ id: UInt64, _ command: UnsafeRawBufferPointer) {
         var parser = Parser(maxItemSize: worker.context.configuration.maxItemSize,
                             flushAllDisabled: worker.context.configuration.disableFlushAll)
+        let parsed = parser.parse(command)
+        if case .command(let write, let consumed) = parsed, consumed == command.count, Router.isWrite(write),
+           let router = worker.router
+        {
+            if !router.isOwnedHere(write, command) {
+                worker.cluster.counters.ringMismatch.add(1, ordering: .relaxed)
+                worker.cluster.counters.notOwnerAnswered.add(1, ordering: .relaxed)
+                channel.send(PeerFrameHeader(type: .answer, flags: PeerFrameFlags.notOwner, requestID: id, epoch: worker.viewEpoch), [])
+                return
+            }
+            let silent = Forwarding.silentOnFailure(write, command)
+            if let refusal = Replication.refusal(worker) {
+                sendAnswer(id, silent ? UnsafeRawBufferPointer(start: nil, count: 0)
+                                      : UnsafeRawBufferPointer(start: refusal.utf8Start, count: refusal.utf8CodeUnitCount))
+                return
+            }
+            if router.replicates {
+                let reply = PeerReply(session: self, requestID: id)
+                Replication.run(write, command, router, worker, slot: reply.slot, waiter: reply, silent: silent)
+                return
+            }
+        }
         worker.withScratch { answer in
-            switch parser.parse(command) {
+            switch parsed {
             case .command(let parsed, let consumed) where consumed == command.count:
                 if let router = worker.router, !router.isOwnedHere(parsed, command) {
                     worker.cluster.counters.ringMismatch.add(1, ordering: .relaxed)
@@ -84,18 +117,23 @@ final class PeerSession: PeerChannelDelegate {
                 // The sender parsed it as one whole command; anything else is a broken sender.
                 answer.append("SERVER_ERROR forwarded command is not one whole command\r\n")
             }
-            // An answer longer than a frame goes in several, all but the last marked `continued`.
-            let bytes = answer.bytes
-            let limit = worker.cluster.maxFrame
-            var offset = 0
-            repeat {
-                let n = min(limit, bytes.count - offset)
-                let more = offset + n < bytes.count
-                channel.send(PeerFrameHeader(type: .answer, flags: more ? PeerFrameFlags.continued : 0, requestID: id,
-                                             epoch: worker.viewEpoch),
-                             UnsafeRawBufferPointer(rebasing: bytes[offset..<(offset + n)]))
-                offset += n
-            } while offset < bytes.count
+            sendAnswer(id, answer.bytes)
         }
+    }
+
+    /// One forwarded command's answer; one longer than a frame goes in several, all but the
+    /// last marked `continued`.
+    func sendAnswer(_ id: UInt64, _ bytes: UnsafeRawBufferPointer) {
+        guard !channel.isClosed else { return }
+        let limit = worker.cluster.maxFrame
+        var offset = 0
+        repeat {
+            let n = min(limit, bytes.count - offset)
+            let more = offset + n < bytes.count
+            channel.send(PeerFrameHeader(type: .answer, flags: more ? PeerFrameFlags.continued : 0, requestID: id,
+                                         epoch: worker.viewEpoch),
+                         UnsafeRawBufferPointer(rebasing: bytes[offset..<(offset + n)]))
+            offset += n
+        } while offset < bytes.count
     }
 }

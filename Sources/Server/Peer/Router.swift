@@ -6,6 +6,8 @@ import TextProtocol
 enum RouteDecision {
     /// Serve it here.
     case local
+    /// A write whose key this node owns: serve it here, then copy it to the key's backups.
+    case ownedWrite
     /// Send the command's bytes as they are to the owner.
     case forward(NodeIndex)
     /// A multi-key retrieval whose keys have several owners.
@@ -22,6 +24,37 @@ enum RouteDecision {
 /// Only for client connections; a peer session never forwards.
 struct Router {
     let ring: KetamaRing
+    /// Copies of every key (owner included); 1: no backups.
+    let replicas: Int
+
+    /// Ring nodes that are suspect: reads of their keys go to the next holder at once.
+    let avoided: [Bool]
+
+    init(ring: KetamaRing, replicas: Int = 1, suspects: Set<String> = []) {
+        self.ring = ring
+        self.replicas = min(replicas, ReplicaSet.capacity)
+        self.avoided = ring.nodes.map { suspects.contains($0.advertise) }
+    }
+
+    @inline(__always) func isAvoided(_ node: NodeIndex) -> Bool { avoided[node.rawValue] }
+
+    /// Where a read of `key` goes: its owner, or when the owner is suspect (or `excluding`, a
+    /// node whose link just failed) the next holder that is not; nil when no other holder is
+    /// left (one copy only).
+    func readOwner(of key: UnsafeRawBufferPointer, excluding: String? = nil) -> Owner? {
+        let holders = holders(of: key)
+        var fallback: Owner?
+        for holder in holders {
+            if let excluding, ring.node(holder).advertise == excluding { continue }
+            let owner: Owner = ring.isLocal(holder) ? .local : .remote(holder)
+            if !isAvoided(holder) { return owner }
+            if fallback == nil { fallback = owner }
+        }
+        return fallback
+    }
+
+    /// Does anything get copied (more than one copy, and another node to hold it)?
+    var replicates: Bool { replicas > 1 && ring.nodes.count > 1 }
 
     func decide(_ command: Command, _ bytes: UnsafeRawBufferPointer) -> RouteDecision {
         switch command {
@@ -29,8 +62,10 @@ struct Router {
             var keys = KeyIterator(bytes, r.keys)
             guard let first = keys.next() else { return .local }
             let owner = ring.owner(of: slice(bytes, first))
+            if case .remote(let node) = owner, isAvoided(node), !r.kind.touches { return .split }
             while let k = keys.next() {
-                if ring.owner(of: slice(bytes, k)) != owner { return .split }
+                let other = ring.owner(of: slice(bytes, k))
+                if other != owner { return .split }
             }
             return decision(owner, command, bytes)
         case .store(let s):
@@ -39,6 +74,12 @@ struct Router {
             return decision(ring.owner(of: slice(bytes, key)), command, bytes)
         case .metaGet(let m), .metaSet(let m), .metaDelete(let m), .metaArithmetic(let m):
             guard let owner = owner(ofKey: m.key, base64: m.flags.has(UInt8(ascii: "b")), bytes) else { return .local }
+            if case .remote(let node) = owner, isAvoided(node), case .metaGet = command, !Router.isWrite(command) {
+                // A read of a suspect owner's key: the next holder serves it.
+                var target: Owner?
+                Replication.forEachKey(command, bytes) { key in target = readOwner(of: key) }
+                if let target { return decision(target, command, bytes) }
+            }
             return decision(owner, command, bytes)
         case .metaDebug(let key, let base64):
             guard let owner = owner(ofKey: key, base64: base64, bytes) else { return .local }
@@ -60,17 +101,32 @@ struct Router {
     func isOwnedHere(_ command: Command, _ bytes: UnsafeRawBufferPointer) -> Bool {
         switch decide(command, bytes) {
         case .forward, .split: return false
-        case .local, .broadcast, .admin: return true
+        case .local, .ownedWrite, .broadcast, .admin: return true
         }
     }
 
     @inline(__always)
     func decision(_ owner: Owner, _ command: Command, _ bytes: UnsafeRawBufferPointer) -> RouteDecision {
         switch owner {
-        case .local: return .local
+        case .local: return Router.isWrite(command) ? .ownedWrite : .local
         case .remote(let index): return .forward(index)
         }
     }
+
+    /// Commands that change an item: every store, delete, arithmetic and touch, `gat`/`gats`,
+    /// and `mg` with `T` (touch) or `N` (may create it).
+    @inline(__always)
+    static func isWrite(_ command: Command) -> Bool {
+        switch command {
+        case .store, .delete, .arithmetic, .touch, .metaSet, .metaDelete, .metaArithmetic: return true
+        case .retrieve(let r): return r.kind.touches
+        case .metaGet(let m): return m.flags.has(UInt8(ascii: "T")) || m.flags.has(UInt8(ascii: "N"))
+        default: return false
+        }
+    }
+
+    /// The key's holders in ring order (owner first): `replicas` distinct nodes.
+    func holders(of key: UnsafeRawBufferPointer) -> ReplicaSet { ring.replicas(of: key, count: replicas) }
 
     /// The owner of a meta key; nil when a base64 key does not decode (the executor answers the error).
     func owner(ofKey key: Span, base64: Bool, _ bytes: UnsafeRawBufferPointer) -> Owner? {

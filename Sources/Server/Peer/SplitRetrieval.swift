@@ -1,67 +1,67 @@
 import Cluster
 import TextProtocol
 
-/// A multi-key retrieval whose keys have several owners: the local keys are read at once, one
-/// sub-get per other owner goes out in parallel, and the answer is assembled in the client's key
-/// order. A part whose owner is unavailable answers its keys as misses.
+/// A multi-key retrieval whose keys have several owners (or a suspect owner): the local keys
+/// are read at once, one sub-get per other node goes out in parallel, and the answer is
+/// assembled in the client's key order. A key goes to its owner, or to the next holder when the
+/// owner is suspect; a part whose node fails is asked again of the keys' next holders
+/// (`ReadFailover`); a key no holder can serve is a miss.
 enum SplitRetrieval {
     static func run(_ r: RetrievalCommand, _ bytes: UnsafeRawBufferPointer, _ router: Router, _ connection: Connection) -> RouteOutcome {
         let worker = connection.worker
-        let counters = worker.cluster.counters
         var keys: [[UInt8]] = []
-        var owners: [Owner] = []
-        var localSpans: [(Int, Span)] = []
         var iterator = KeyIterator(bytes, r.keys)
-        while let span = iterator.next() {
-            let key = slice(bytes, span)
-            let owner = router.ring.owner(of: key)
-            if owner == .local { localSpans.append((keys.count, span)) }
-            keys.append(Array(key))
-            owners.append(owner)
+        while let span = iterator.next() { keys.append(Array(slice(bytes, span))) }
+        // Every node's link must take its part, or none is sent (the command waits whole).
+        for key in keys {
+            let owner = key.withUnsafeBytes { router.readOwner(of: $0) }
+            if case .remote(let node)? = owner, worker.link(to: node).isFull { return .waitForLink(worker.link(to: node)) }
         }
-        // Remote keys: one sub-request per owner, in the client's order of first appearance.
-        var groups: [(NodeIndex, [Int])] = []
-        for (position, owner) in owners.enumerated() {
-            guard case .remote(let node) = owner else { continue }
-            if let g = groups.firstIndex(where: { $0.0 == node }) { groups[g].1.append(position) } else { groups.append((node, [position])) }
-        }
-        // Every owner's link must take its part, or none is sent (the command waits whole).
-        for (node, _) in groups where worker.link(to: node).isFull {
-            return .waitForLink(worker.link(to: node))
-        }
-        let assembly = MultiGetAssembly(keys: keys)
-        for (position, span) in localSpans {
-            let single = Command.retrieve(RetrievalCommand(kind: r.kind, exptime: r.exptime, keys: span, keyCount: 1))
-            worker.withScratch { scratch in
-                _ = worker.executor.execute(single, in: bytes, into: &scratch)
-                assembly.fillLocal(position: position, answer: scratch.bytes)
-            }
-        }
-        let slot = connection.openSlot()
+        let assembly = MultiGetAssembly(keys: keys, kind: r.kind, exptime: r.exptime)
         // One part more than the remote ones, finished below once every part is sent, so the
         // work cannot complete while parts are still being sent.
-        let work = ForwardWork(kind: .multiGet(assembly), parts: groups.count + 1, slot: slot, connection: connection)
-        let name: String
-        switch r.kind {
-        case .get: name = "get"
-        case .gets: name = "gets"
-        case .gat: name = "gat"
-        case .gats: name = "gats"
-        }
-        for (part, (node, positions)) in groups.enumerated() {
-            assembly.addPart(positions: positions)
-            var line = Array(name.utf8)
-            if r.kind.touches { line += Array(" \(r.exptime)".utf8) }
-            for p in positions {
-                line.append(UInt8(ascii: " "))
-                line += keys[p]
+        let work = ForwardWork(kind: .multiGet(assembly), parts: 1, slot: connection.openSlot(), connection: connection)
+        work.readFailover = !r.kind.touches
+        gather(Array(keys.indices), of: assembly, into: work, router, worker, excluding: nil)
+        work.partDone()
+        return .served
+    }
+
+    /// Reads the keys at `positions` of `assembly`: the ones this node holds here, the others
+    /// with one sub-get per node (new parts of `work`). `excluding`: a node that just failed.
+    static func gather(
+        _ positions: [Int], of assembly: MultiGetAssembly, into work: ForwardWork, _ router: Router, _ worker: Worker,
+        excluding: String?
+    ) {
+        let counters = worker.cluster.counters
+        var groups: [(NodeIndex, [Int])] = []
+        for position in positions {
+            let owner = assembly.key(position).withUnsafeBytes { key in
+                excluding == nil ? router.readOwner(of: key) : router.readOwner(of: key, excluding: excluding)
             }
-            line += [13, 10]
+            switch owner {
+            case .local?:
+                assembly.key(position).withUnsafeBytes { key in
+                    let single = Command.retrieve(RetrievalCommand(
+                        kind: assembly.kind, exptime: assembly.exptime, keys: Span(start: 0, count: key.count), keyCount: 1))
+                    worker.withScratch { scratch in
+                        _ = worker.executor.execute(single, in: key, into: &scratch)
+                        assembly.fillLocal(position: position, answer: scratch.bytes)
+                    }
+                }
+            case .remote(let node)?:
+                if let g = groups.firstIndex(where: { $0.0 == node }) { groups[g].1.append(position) } else { groups.append((node, [position])) }
+            case nil:
+                counters.unavailableKeyMisses.add(1, ordering: .relaxed)
+            }
+        }
+        for (node, keyPositions) in groups {
+            let part = assembly.addPart(positions: keyPositions, node: router.ring.node(node).advertise, failover: excluding != nil)
+            work.remaining += 1
+            let line = assembly.subRequest(part)
             counters.forwardedGets.add(1, ordering: .relaxed)
             let sent = line.withUnsafeBytes { worker.link(to: node).send($0, work: work, part: part) }
             if sent != .sent { work.failed(part: part, counters: counters) }
         }
-        work.partDone()
-        return .served
     }
 }
