@@ -217,3 +217,22 @@ extension Store {
         return total
     }
 }
+
+extension Store {
+    /// Removes whatever this node holds for `key` (item or tombstone) without counting it as a
+    /// delete: a copy this node no longer holds in the ring. Returns whether there was one.
+    @discardableResult
+    public func discard(_ key: UnsafeRawBufferPointer) -> Bool {
+        let hash = KeyHash.hash(key)
+        let s = stripe(stripeIndex(hash))
+        var garbage = Garbage()
+        lock(s)
+        let found = s.pointee.findLocked(hash, key)
+        if let found {
+            s.pointee.unlinkAnyLocked(found.item, slot: found.slot)
+            garbage.push(found.item)
+        }
+        unlock(s, releasing: garbage)
+        return found != nil
+    }
+}

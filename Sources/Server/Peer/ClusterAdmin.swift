@@ -68,6 +68,7 @@ enum ClusterAdmin {
                 ("repaired_keys", String(c.repairedKeys.load(ordering: .relaxed))),
                 ("repaired_bytes", String(c.repairedBytes.load(ordering: .relaxed))),
                 ("repair_passes", String(c.repairPasses.load(ordering: .relaxed))),
+                ("copies_discarded", String(c.copiesDiscarded.load(ordering: .relaxed))),
                 ("read_failovers", String(c.readFailovers.load(ordering: .relaxed))),
                 ("minority_write_refusals", String(c.minorityWriteRefusals.load(ordering: .relaxed))),
                 ("tombstones", String(worker.context.store.statistics().tombstones)),

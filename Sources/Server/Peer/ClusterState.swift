@@ -251,6 +251,8 @@ final class ClusterCounters: Sendable {
     let repairedKeys = Atomic<UInt64>(0)
     let repairedBytes = Atomic<UInt64>(0)
     let repairPasses = Atomic<UInt64>(0)
+    /// Copies dropped because this node no longer holds their key (after a node came onto the ring).
+    let copiesDiscarded = Atomic<UInt64>(0)
     /// Reads (or parts of split reads) asked again of the next holder because their node failed.
     let readFailovers = Atomic<UInt64>(0)
     /// Milliseconds the last sync write waited for its backups (replication lag).

@@ -167,10 +167,10 @@ final class MembershipCoordinator: EventHandler, PeerChannelHost, PeerChannelDel
     private func publish(news: Bool = true) {
         let view = ClusterView(membership)
         let previous = cluster.view
-        // A node off the ring starts a repair on worker 0; `repair_pending` says so from now,
+        // A node off (or onto) the ring starts a repair on worker 0; `repair_pending` says so from now,
         // not only once the worker has the view.
         let ringNow = Set(view.ring.nodes.map(\.advertise))
-        if previous.ring.nodes.contains(where: { !ringNow.contains($0.advertise) }) && cluster.replicas > 1 {
+        if Set(previous.ring.nodes.map(\.advertise)) != ringNow && cluster.replicas > 1 {
             cluster.counters.repairPending.store(max(1, cluster.counters.repairPending.load(ordering: .relaxed)), ordering: .relaxed)
         }
         cluster.publish(view)

@@ -2,7 +2,10 @@ import Cluster
 import Storage
 
 /// After a death or a leave took a node off the ring, this node copies every key it now owns to
-/// the key's other holders, until `replicas` copies exist again: a walk of the whole store in
+/// the key's other holders, until `replicas` copies exist again. When a node comes (back) onto
+/// the ring, every holder of a key copies it to the other holders instead (a handoff: the node
+/// that returns after a partition, or joins, gets what was written meanwhile; a holder keeps
+/// the newer version). Either way a walk of the whole store in
 /// the background, `repair_rate` keys per second, on worker 0's request links. A holder that
 /// has the version already just confirms it. Copies that fail (a link down, a refusal) make the
 /// walk run again a second later. `stats cluster` shows `repair_pending` (keys still to walk
@@ -24,6 +27,8 @@ final class Repair: AnswerWaiter {
     /// The wait before a pass after one with failures: 1 s, doubling to 30 s.
     private var retryDelay: UInt64 = 1000
     private var reason = ""
+    /// A handoff pass: every holder ships, not only the owner.
+    private var fromEveryHolder = false
 
     init(worker: Worker) { self.worker = worker }
 
@@ -31,10 +36,15 @@ final class Repair: AnswerWaiter {
     func viewChanged(from old: KetamaRing?, to new: KetamaRing) {
         guard let old else { return }
         let now = Set(new.nodes.map(\.advertise))
+        let before = Set(old.nodes.map(\.advertise))
         let gone = old.nodes.map(\.advertise).filter { !now.contains($0) }
-        guard !gone.isEmpty else { return }
+        let came = new.nodes.map(\.advertise).filter { !before.contains($0) }
+        guard !gone.isEmpty || !came.isEmpty else { return }
         retryDelay = 1000
-        start(because: "\(gone.joined(separator: ", ")) left the ring")
+        fromEveryHolder = fromEveryHolder && running || !came.isEmpty
+        let what = (gone.isEmpty ? [] : ["\(gone.joined(separator: ", ")) left the ring"])
+            + (came.isEmpty ? [] : ["\(came.joined(separator: ", ")) came onto the ring"])
+        start(because: what.joined(separator: "; "))
     }
 
     private func start(because why: String) {
@@ -79,8 +89,15 @@ final class Repair: AnswerWaiter {
     /// Ships one key if this node owns it; false when a holder's link is full.
     private func send(_ key: UnsafeRawBufferPointer, _ router: Router) -> Bool {
         let holders = router.holders(of: key)
-        guard holders.count > 1, router.ring.isLocal(holders[0]) else { return true }
-        for holder in holders.dropFirst() where worker.link(to: holder).isFull { return false }
+        if fromEveryHolder && !holders.contains(where: router.ring.isLocal) {
+            // Not a holder any more (a node came onto the ring and took this place): the
+            // holders that stay have every acknowledged version and copy it to the newcomer.
+            if worker.context.store.discard(key) { worker.cluster.counters.copiesDiscarded.add(1, ordering: .relaxed) }
+            return true
+        }
+        guard holders.count > 1, fromEveryHolder ? holders.contains(where: router.ring.isLocal) : router.ring.isLocal(holders[0])
+        else { return true }
+        for holder in holders where !router.ring.isLocal(holder) && worker.link(to: holder).isFull { return false }
         let work = ForwardWork(kind: .replicated(localAnswer: [], silentOnFailure: true, async: false), parts: 1,
                                slot: AnswerSlot(), connection: self)
         work.onDone = { [unowned self] done in
@@ -111,6 +128,7 @@ final class Repair: AnswerWaiter {
         } else {
             retryDelay = 1000
             worker.logger.notice("repair done (\(reason)): \(scanned) keys walked in \(took) ms")
+            fromEveryHolder = false
         }
     }
 
