@@ -44,16 +44,18 @@ PROCS = 3  # memcaslap processes per run (one per ringcached node)
 RUN_RE = re.compile(r"Run time: ([\d.]+)s Ops: (\d+) TPS: (\d+)")
 TOTAL_RE = re.compile(r"Total Statistics \((\d+) events\)\s*\n\s*Min:\s*(\d+)\s*\n\s*Max:\s*(\d+)\s*\n\s*Avg:\s*(\d+)")
 MISS_RE = re.compile(r"^get_misses: (\d+)", re.M)
+SET_RE = re.compile(r"Set Statistics \((\d+) events\)\s*\n\s*Min:\s*(\d+)\s*\n\s*Max:\s*(\d+)\s*\n\s*Avg:\s*(\d+)")
 
 
 def parse_memcaslap(out):
     run, total = RUN_RE.search(out), TOTAL_RE.search(out)
     if not run or not total:
         raise RuntimeError("cannot parse memcaslap output:\n" + out[-2000:])
-    miss = MISS_RE.search(out)
+    miss, sets = MISS_RE.search(out), SET_RE.search(out)
     return {"runtime": float(run.group(1)), "ops": int(run.group(2)), "tps": int(run.group(3)),
             "lat_max": int(total.group(3)), "lat_avg": int(total.group(4)),
-            "get_misses": int(miss.group(1)) if miss else 0}
+            "get_misses": int(miss.group(1)) if miss else 0,
+            "sets": int(sets.group(1)) if sets else 0, "set_lat_avg": int(sets.group(4)) if sets else None}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -106,7 +108,8 @@ def low_free_ports(n, low=20000, high=55000):
 BENCH_SECRET = "ringcache-bench-secret-0123456789abcdef"
 
 
-def start_cluster(opts, log_dir, secret=False):
+def start_cluster(opts, log_dir, secret=False, extra=()):
+    """Three nodes; `extra` is appended to every node's flags (e.g. `--replicas 1`)."""
     env = dict(os.environ, RINGCACHE_CLUSTER_SECRET=BENCH_SECRET) if secret else None
     ports = low_free_ports(6)
     client, peer = ports[:3], ports[3:]
@@ -116,7 +119,7 @@ def start_cluster(opts, log_dir, secret=False):
         for c, p in zip(client, peer):
             nodes.append(Proc("ringcached", [opts.ringcached, "-p", str(c), "-l", "127.0.0.1", "-t", str(opts.threads),
                                              "-m", str(opts.memory), "-U", "0", "--seeds", seeds,
-                                             "--peer-port", str(p)], c, log_dir, env=env))
+                                             "--peer-port", str(p)] + list(extra), c, log_dir, env=env))
     except Exception:
         for n in nodes:
             n.stop()
@@ -175,6 +178,21 @@ def forwarded(nodes):
     return total
 
 
+# `stats cluster` counters of the replication runs, summed over the nodes (absent in older binaries: 0).
+REPL_COUNTERS = ("replicated_writes", "copies_sent", "copies_applied", "replication_failures",
+                 "replication_async_failures", "replication_dropped", "minority_write_refusals",
+                 "not_owner_retries", "forward_errors")
+
+
+def counters(nodes, names=REPL_COUNTERS):
+    total = dict.fromkeys(names, 0)
+    for n in nodes:
+        s = cluster_stats(n.port)
+        for k in names:
+            total[k] += int(s.get(k, 0))
+    return total
+
+
 # ---------------------------------------------------------------------------------------------
 # Machine noise
 
@@ -223,18 +241,27 @@ def split(conns):
     return [conns // PROCS + (1 if i < conns % PROCS else 0) for i in range(PROCS)]
 
 
-def run_side(opts, side, conns, log_dir):
+def run_side(opts, side, conns, log_dir, cfg=CFG, extra=None):
+    """One measured run. `side` is "ensemble" or a ringcached side ("ringcached", or a replication
+    configuration); `extra` is the ringcached flags of that side (None: the defaults, no counters)."""
     background = common.wait_quiet(opts)
-    procs = start_cluster(opts, log_dir) if side == "ringcached" else start_ensemble(opts, log_dir)
+    rc = side != "ensemble"
+    procs = start_cluster(opts, log_dir, extra=extra or ()) if rc else start_ensemble(opts, log_dir)
     try:
-        targets = [p.port for p in procs] if side == "ringcached" else [procs[-1].port] * PROCS
+        if extra is not None:
+            wait_writes_allowed(procs)
+            if "--replicas" in extra:
+                check_config(procs, extra)
+        targets = [p.port for p in procs] if rc else [procs[-1].port] * PROCS
         servers = procs
-        fwd_before = forwarded(procs) if side == "ringcached" else 0
+        fwd_before = forwarded(procs) if rc else 0
+        repl_before = counters(procs) if rc and extra is not None else None
         children0 = resource.getrusage(resource.RUSAGE_CHILDREN)
         cpu0 = [p.cpu_seconds() for p in servers]
+        split0 = [p.cpu_split() for p in servers]
         clients = []
         for port, c in zip(targets, split(conns)):
-            cmd = ["memcaslap", "-s", f"127.0.0.1:{port}", "-F", CFG, "-t", f"{opts.duration}s",
+            cmd = ["memcaslap", "-s", f"127.0.0.1:{port}", "-F", cfg, "-t", f"{opts.duration}s",
                    "-S", f"{opts.duration}s", "-T", "1", "-c", str(c)]
             clients.append(subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                             stdin=subprocess.DEVNULL))
@@ -248,6 +275,7 @@ def run_side(opts, side, conns, log_dir):
                     cl.kill()
                     cl.wait()
         cpu1 = [p.cpu_seconds() for p in servers]
+        split1 = [p.cpu_split() if p.alive() else None for p in servers]
         children1 = resource.getrusage(resource.RUSAGE_CHILDREN)
         parsed = [parse_memcaslap(o) for o in outs]
         dead = [p.kind for p in servers if not p.alive()]
@@ -259,6 +287,9 @@ def run_side(opts, side, conns, log_dir):
             "lat_avg": sum(r["lat_avg"] * r["ops"] for r in parsed) / max(ops, 1),
             "lat_max": max(r["lat_max"] for r in parsed),
             "get_misses": sum(r["get_misses"] for r in parsed),
+            "sets": sum(r["sets"] for r in parsed),
+            "set_lat_avg": (sum(r["set_lat_avg"] * r["sets"] for r in parsed) / max(sum(r["sets"] for r in parsed), 1)
+                            if all(r["set_lat_avg"] is not None for r in parsed) else None),
             "background": background, "dead": dead, "foreign": bool(foreign_memcaslap()),
             "client_busy": (children1.ru_utime + children1.ru_stime - children0.ru_utime - children0.ru_stime) / runtime,
         }
@@ -270,8 +301,13 @@ def run_side(opts, side, conns, log_dir):
             result["server_busy"] = sum(used) / runtime
             result["proxy_us_per_op"] = used[-1] * 1e6 / max(ops, 1) if side == "ensemble" else None
             result["per_process_busy"] = [u / runtime for u in used]
+            result["user_us_per_op"] = sum(b[0] - a[0] for a, b in zip(split0, split1)) * 1e6 / max(ops, 1)
+            result["sys_us_per_op"] = sum(b[1] - a[1] for a, b in zip(split0, split1)) * 1e6 / max(ops, 1)
         result["forwarded_share"] = ((forwarded(procs) - fwd_before) / max(ops, 1)
-                                     if side == "ringcached" and not dead else None)
+                                     if rc and not dead else None)
+        if repl_before is not None and not dead:
+            after = counters(procs)
+            result["repl"] = {k: after[k] - repl_before[k] for k in after}
         return result
     finally:
         for p in reversed(procs):
@@ -299,7 +335,7 @@ HOPLOAD_C = r"""
 /* hopload PORT CONNS SECONDS WARMUP KEYFILE GETPCT VALUELEN [DEPTH]: N connections, each sending DEPTH
    requests at once (get/set on random keys from KEYFILE) and the next DEPTH when all DEPTH answers are
    in (depth 1: one request in flight); prints the figures of the measured window. A request's latency
-   is its batch's: from the write to the last answer. */
+   is its batch's: from the write to the last answer; p50/p99 are over batches. */
 #define MAXDEPTH 64
 typedef struct { int fd; int is_get[MAXDEPTH]; int parsed; int pos; double t0; unsigned long long rng; int inlen; char in[65536]; } conn_t;
 
@@ -307,6 +343,10 @@ static double now(void) { struct timespec ts; clock_gettime(CLOCK_MONOTONIC, &ts
 static unsigned long long next(unsigned long long *s) { *s ^= *s << 13; *s ^= *s >> 7; *s ^= *s << 17; return *s; }
 
 static char **keys; static int nkeys; static int getpct; static char *value; static int vlen; static int depth = 1;
+static double *lats; static size_t nlats, latcap;
+
+static int cmp_double(const void *a, const void *b) { double x = *(const double *)a, y = *(const double *)b; return (x > y) - (x < y); }
+static double percentile(double q) { return nlats ? lats[(size_t)(q * (nlats - 1) + 0.5)] : 0.0; }
 
 static void issue(conn_t *c) {
     char buf[MAXDEPTH * 512];
@@ -405,13 +445,17 @@ int main(int argc, char **argv) {
             if (c->t0 >= mstart && t1 <= end) {
                 double lat = t1 - c->t0;
                 ops += depth; latsum += lat * depth; if (lat > latmax) latmax = lat;
+                if (nlats == latcap) { latcap = latcap ? 2 * latcap : 65536; lats = realloc(lats, latcap * sizeof *lats); if (!lats) { perror("realloc"); return 1; } }
+                lats[nlats++] = lat;
                 errors += e; misses += m; gets += g;
             }
             if (running) issue(c);
         }
     }
-    printf("all_ops %llu ops %llu seconds %.3f errors %llu gets %llu misses %llu avg_us %.1f max_us %.1f\n",
-           all_ops, ops, seconds, errors, gets, misses, ops ? latsum / ops * 1e6 : 0.0, latmax * 1e6);
+    if (nlats) qsort(lats, nlats, sizeof *lats, cmp_double);
+    printf("all_ops %llu ops %llu seconds %.3f errors %llu gets %llu misses %llu avg_us %.1f max_us %.1f p50_us %.1f p99_us %.1f\n",
+           all_ops, ops, seconds, errors, gets, misses, ops ? latsum / ops * 1e6 : 0.0, latmax * 1e6,
+           percentile(0.50) * 1e6, percentile(0.99) * 1e6);
     return 0;
 }
 """
@@ -520,6 +564,278 @@ def hop_test(opts, log_dir, exe, secret, depth):
 
 
 # ---------------------------------------------------------------------------------------------
+# Part 3: what replication costs (issue 11), `--replication-compare`
+
+# (name, ringcached flags); None is the ensemble (nutcracker + 3 memcached), the reference without copies.
+REPL_CONFIGS = (
+    ("replicas1", ["--replicas", "1"]),
+    ("sync", ["--replicas", "2", "--replication", "sync"]),
+    ("async", ["--replicas", "2", "--replication", "async"]),
+    ("ensemble", None),
+)
+REPL_WORKLOADS = (("90/10", CFG, 0.1), ("50/50", os.path.join(HERE, "get50-set50.cfg"), 0.5))
+REPL_GOALS = {"sync": 0.8, "async": 0.9}  # ops/s over --replicas 1, at 90/10
+REPL_TROUBLE = ("replication_failures", "replication_async_failures", "replication_dropped",
+                "minority_write_refusals", "forward_errors")
+
+
+def rotated(items, k):
+    """`items` with the first k % len moved to the end: over len(items) rounds every configuration
+    runs once in every position, so a slow drift of the machine hits them all alike."""
+    k %= len(items)
+    return list(items[k:]) + list(items[:k])
+
+
+def wait_writes_allowed(nodes, timeout=10.0):
+    """Until every node holds gossip's write lease (`writes_allowed yes`): without it a node answers
+    every write with SERVER_ERROR cluster unavailable, whatever --replicas says."""
+    deadline = time.monotonic() + timeout
+    while True:
+        states = [cluster_stats(n.port).get("writes_allowed", "yes") for n in nodes]
+        if all(s == "yes" for s in states):
+            return
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"cluster: writes not allowed after {timeout}s: {states}")
+        time.sleep(0.05)
+
+
+def check_config(nodes, extra):
+    """The nodes run the replication asked for (`stats cluster`: replicas, replication)."""
+    want = {"replicas": extra[extra.index("--replicas") + 1]}
+    if "--replication" in extra:
+        want["replication"] = extra[extra.index("--replication") + 1]
+    for n in nodes:
+        s = cluster_stats(n.port)
+        got = {k: s.get(k) for k in want}
+        if got != want:
+            raise RuntimeError(f"cluster: node {n.port} runs {got}, asked for {want} (a binary without replication?)")
+
+
+def replication_throughput(opts, log_dir, conns_list):
+    """memcaslap runs (as in part 1) of every configuration at every workload; the order rotates
+    every round (and per workload and connection count)."""
+    results = {}  # (workload, conns, config) -> runs
+    total = len(REPL_WORKLOADS) * len(conns_list) * len(REPL_CONFIGS) * opts.rounds
+    done = 0
+    for rnd in range(opts.rounds):
+        for wi, (wname, cfg, _) in enumerate(REPL_WORKLOADS):
+            for ci, conns in enumerate(conns_list):
+                for name, extra in rotated(REPL_CONFIGS, rnd + wi + ci):
+                    done += 1
+                    r = run_side(opts, name, conns, log_dir, cfg=cfg, extra=extra)
+                    r["round"] = rnd
+                    results.setdefault((wname, conns, name), []).append(r)
+                    repl = r.get("repl")
+                    extra_text = ""
+                    if repl is not None:
+                        trouble = sum(repl[k] for k in REPL_TROUBLE)
+                        extra_text = (f", copies/set {repl['copies_sent'] / max(r['sets'], 1):.2f}"
+                                      + (f", TROUBLE {trouble} ({repl})" if trouble else ""))
+                    print(f"[repl {done}/{total}] {wname} c{conns} {name}: {r['tps']} ops/s "
+                          f"({'+'.join(map(str, r['per_client_tps']))}), avg {r['lat_avg']:.0f}us, set avg "
+                          f"{fmt(r['set_lat_avg'], '.0f')}us, cpu {fmt(r['cpu_us_per_op'], '.2f')}us/op{extra_text}, "
+                          f"others {100 * r['background']:.0f}%" + (f" DEAD {r['dead']}" if r["dead"] else ""),
+                          file=sys.stderr)
+    return results
+
+
+def latency_run(opts, exe, procs, port, keyfile, rc):
+    """One set-only run of the load generator at depth 1; figures of the measured window, CPU of
+    every server process per set (warm-up included, as in the hop test)."""
+    background = common.wait_quiet(opts)
+    before = counters(procs) if rc else None
+    cpu0 = [p.cpu_seconds() for p in procs]
+    out = subprocess.run([exe, str(port), str(opts.lat_conns), str(opts.lat_duration), "0.5", keyfile, "0", "100", "1"],
+                         capture_output=True, text=True, timeout=opts.lat_duration + 30)
+    cpu1 = [p.cpu_seconds() for p in procs]
+    if out.returncode != 0:
+        raise RuntimeError(f"set latency run failed: {out.stderr}")
+    f = out.stdout.split()
+    r = {f[i]: float(f[i + 1]) for i in range(0, len(f), 2)}
+    r.update(tps=r["ops"] / r["seconds"], background=background,
+             cpu_us_per_op=sum(b - a for a, b in zip(cpu0, cpu1)) * 1e6 / max(r["all_ops"], 1))
+    if rc:
+        after = counters(procs)
+        r["repl"] = {k: after[k] - before[k] for k in after}
+    return r
+
+
+def replication_latency(opts, log_dir, exe):
+    """Set latency at depth 1 per configuration, each round on fresh servers: for ringcached the
+    client talks to node 1 with keys node 1 owns (the write plus its copy, no forwarding hop) and
+    with keys another node owns (forwarded, then copied); for the ensemble to nutcracker."""
+    results = {}  # (config, keys) -> runs
+    any_keys = os.path.join(log_dir, "repl-keys-any.txt")
+    with open(any_keys, "w") as f:
+        f.write("\n".join(f"hop:{i:028d}" for i in range(opts.lat_keys)) + "\n")
+    for rnd in range(opts.lat_rounds):
+        for name, extra in rotated(REPL_CONFIGS, rnd):
+            if extra is None:
+                procs = start_ensemble(opts, log_dir)
+            else:
+                procs = start_cluster(opts, log_dir, extra=extra)
+            try:
+                if extra is None:
+                    port, keysets = procs[-1].port, [("any", any_keys)]
+                else:
+                    wait_writes_allowed(procs)
+                    check_config(procs, extra)
+                    port = procs[0].port
+                    owned, others = classify_keys(procs[0], f"127.0.0.1:{port}", opts.lat_keys)
+                    keysets = []
+                    for kname, ks in (("owner", owned), ("non-owner", others)):
+                        path = os.path.join(log_dir, f"repl-keys-{kname}.txt")
+                        with open(path, "w") as f:
+                            f.write("\n".join(ks) + "\n")
+                        keysets.append((kname, path))
+                    if rnd % 2:
+                        keysets.reverse()
+                for kname, path in keysets:
+                    r = latency_run(opts, exe, procs, port, path, extra is not None)
+                    results.setdefault((name, kname), []).append(r)
+                    print(f"[set latency {rnd + 1}/{opts.lat_rounds}] {name} {kname}: {r['tps']:.0f} sets/s, mean "
+                          f"{r['avg_us']:.0f}us, p50 {r['p50_us']:.0f}us, p99 {r['p99_us']:.0f}us, cpu "
+                          f"{r['cpu_us_per_op']:.2f}us/set, errors {r['errors']:.0f}, others {100 * r['background']:.0f}%",
+                          file=sys.stderr)
+            finally:
+                for p in reversed(procs):
+                    p.stop()
+    return results
+
+
+def replication_report(opts, out, conns_list, thr, lat, header):
+    med = common.median
+    print(header, file=out)
+    print("ops/s = sum of the memcaslap TPS; x r1 = ops/s over --replicas 1 (ratio of the medians; per round: "
+          "the same round's runs); avg = ops-weighted memcaslap mean latency of all commands, set = of sets, "
+          "max = largest (us); cpu = utime+stime of all server processes per op, split into user and sys; "
+          "+cpu/set = (cpu - cpu of --replicas 1) / share of sets; copies/set = copies_sent / sets (stats "
+          "cluster); trouble = replication failures + async failures + dropped copies + majority refusals + "
+          "forward errors, summed over the runs; busy = server CPU / run time (200% = both cores); client = "
+          "memcaslap's; others = machine CPU used by other programs just before the run", file=out)
+    summary = []
+    for wname, _, set_share in REPL_WORKLOADS:
+        for conns in conns_list:
+            runs = {name: thr.get((wname, conns, name), []) for name, _ in REPL_CONFIGS}
+
+            def m(name, key):
+                return med([r.get(key) for r in runs[name]])
+            base_tps, base_cpu = m("replicas1", "tps"), m("replicas1", "cpu_us_per_op")
+            print(f"workload {wname}, {conns} connections:", file=out)
+            h = (f"{'config':<10} | {'ops/s':>7} {'x r1':>5} | {'avg':>4} {'set':>4} {'max':>6} (us) | {'cpu':>5} "
+                 f"{'user':>5} {'sys':>5} {'+cpu/set':>8} (us) | {'copies/set':>10} {'trouble':>7} | {'fwd':>4} | "
+                 f"{'busy':>5} {'client':>6} {'others':>6}")
+            print(h, file=out)
+            print("-" * len(h), file=out)
+            for name, extra in REPL_CONFIGS:
+                rs = runs[name]
+                tps, cpu = m(name, "tps"), m(name, "cpu_us_per_op")
+                ratio = tps / base_tps if tps and base_tps else None
+                added = (cpu - base_cpu) / set_share if name != "ensemble" and cpu is not None and base_cpu else None
+                reps = [r["repl"] for r in rs if r.get("repl") is not None]
+                copies = med([r["repl"]["copies_sent"] / max(r["sets"], 1) for r in rs if r.get("repl") is not None])
+                trouble = sum(rp[k] for rp in reps for k in REPL_TROUBLE) if reps else None
+                line = (f"{name:<10} | {fmt(tps, '7.0f')} {fmt(ratio, '5.2f')} | {fmt(m(name, 'lat_avg'), '4.0f')} "
+                        f"{fmt(m(name, 'set_lat_avg'), '4.0f')} {fmt(m(name, 'lat_max'), '6.0f')}      | "
+                        f"{fmt(cpu, '5.2f')} {fmt(m(name, 'user_us_per_op'), '5.2f')} {fmt(m(name, 'sys_us_per_op'), '5.2f')} "
+                        f"{fmt(added, '+8.2f') if added is not None else '-'.rjust(8)}      | {fmt(copies, '10.2f')} "
+                        f"{fmt(trouble, '7d')} | {pct(m(name, 'forwarded_share'), 4)} | {pct(m(name, 'server_busy'), 5)} "
+                        f"{pct(m(name, 'client_busy'), 6)} {pct(m(name, 'background'), 6)}")
+                dead = sum(1 for r in rs if r["dead"])
+                if dead:
+                    line += f"  [a server died in {dead} runs]"
+                print(line, file=out)
+            print("      runs (ops/s): " + " | ".join(f"{name} " + " ".join(str(r["tps"]) for r in runs[name])
+                                                      for name, _ in REPL_CONFIGS), file=out)
+            ratios = {}
+            for name in ("sync", "async", "ensemble"):
+                base_by_round = {r["round"]: r["tps"] for r in runs["replicas1"]}
+                per_round = [r["tps"] / base_by_round[r["round"]] for r in runs[name] if r["round"] in base_by_round]
+                b, t = m("replicas1", "tps"), m(name, "tps")
+                ratios[name] = (t / b if t and b else None, per_round)
+            print("      per round x r1: " + " | ".join(f"{name} " + " ".join(f"{x:.2f}" for x in ratios[name][1])
+                                                       for name in ("sync", "async", "ensemble")), file=out)
+            parts = []
+            for name in ("sync", "async"):
+                ratio = ratios[name][0]
+                goal = REPL_GOALS.get(name) if wname == "90/10" else None
+                text = f"{name}/replicas1 {fmt(ratio, '.2f')}"
+                if goal is not None and ratio is not None:
+                    text += (f" (goal >= {goal:.2f}: met)" if ratio >= goal else
+                             f" (goal >= {goal:.2f}: MISSED by {goal - ratio:.2f})")
+                parts.append(text)
+            ens = m("ensemble", "tps")
+            parts.append(f"replicas1/ensemble {fmt(base_tps / ens if base_tps and ens else None, '.2f')}")
+            summary.append((wname, conns, f"replication {wname} c{conns}: " + ", ".join(parts), ratios))
+    noisy = sum(1 for rs in thr.values() for r in rs if r["background"] > 0.25)
+    if noisy:
+        print(f"noise: other programs used over 25% of the machine just before {noisy} runs", file=out)
+    foreign = sum(1 for rs in thr.values() for r in rs if r["foreign"])
+    if foreign:
+        print(f"warning: another benchmark's memcaslap was running at the end of {foreign} runs", file=out)
+
+    if lat:
+        print(f"set latency at depth 1: {opts.lat_conns} connection(s), one set in flight each, sets only, 32-byte "
+              f"keys, 100-byte values; ringcached: to node 1 with {opts.lat_keys} keys node 1 owns (owner) or "
+              f"another node owns (non-owner; forwarded), classified with `cluster route`; ensemble: to nutcracker; "
+              f"{opts.lat_duration:g}s per run after 0.5s warm-up, fresh servers per round, median of "
+              f"{opts.lat_rounds}; cpu = all server processes per set; +vs r1 = added to --replicas 1's figure "
+              f"with the same keys", file=out)
+        h = (f"{'config':<10} {'keys':<9} | {'sets/s':>7} {'mean':>5} {'p50':>5} {'p99':>5} {'max':>6} (us) | "
+             f"{'+mean':>5} {'+p50':>5} {'+p99':>5} vs r1 | {'cpu':>5} us/set | {'copies/set':>10} {'errors':>6}")
+        print(h, file=out)
+        print("-" * len(h), file=out)
+        for name, _ in REPL_CONFIGS:
+            for kname in ("owner", "non-owner", "any"):
+                rs = lat.get((name, kname))
+                if not rs:
+                    continue
+                base = lat.get(("replicas1", kname))
+
+                def m(runs, key):
+                    return med([r[key] for r in runs]) if runs else None
+
+                def plus(key):
+                    if not base or name == "replicas1":
+                        return "-".rjust(5)
+                    return f"{m(rs, key) - m(base, key):+5.0f}"
+                copies = (med([r["repl"]["copies_sent"] / max(r["all_ops"], 1) for r in rs])
+                          if rs[0].get("repl") is not None else None)
+                print(f"{name:<10} {kname:<9} | {m(rs, 'tps'):7.0f} {m(rs, 'avg_us'):5.0f} {m(rs, 'p50_us'):5.0f} "
+                      f"{m(rs, 'p99_us'):5.0f} {m(rs, 'max_us'):6.0f}      | {plus('avg_us')} {plus('p50_us')} "
+                      f"{plus('p99_us')}       | {m(rs, 'cpu_us_per_op'):5.2f}        | {fmt(copies, '10.2f')} "
+                      f"{sum(r['errors'] for r in rs):6.0f}", file=out)
+    for _, _, line, _ in summary:
+        print(line, file=out)
+    head = next((s for s in summary if s[0] == "90/10" and s[1] == 16), summary[0] if summary else None)
+    if head:
+        print(f"replication ratio {head[0]} c{head[1]} sync {fmt(head[3]['sync'][0], '.2f')} "
+              f"async {fmt(head[3]['async'][0], '.2f')}", file=out)
+    return summary
+
+
+def replication_compare(opts, log_dir, conns_list, started, load_start, waited):
+    thr = replication_throughput(opts, log_dir, conns_list)
+    lat = replication_latency(opts, log_dir, build_hopload(log_dir)) if not opts.no_latency else {}
+    if opts.json:
+        with open(opts.json, "w") as f:
+            json.dump({"runs": {f"{w}|{c}|{n}": v for (w, c, n), v in thr.items()},
+                       "set_latency": {f"{n}|{k}": v for (n, k), v in lat.items()},
+                       "options": vars(opts)}, f, indent=1)
+    nc_version = subprocess.run([opts.nutcracker, "--version"], capture_output=True, text=True)
+    nc_version = (nc_version.stdout + nc_version.stderr).strip().splitlines()[0].replace("This is ", "")
+    header = (f"replication: 3 x ringcached -t {opts.threads} -m {opts.memory} ({opts.ringcached}) as replicas1 "
+              f"(--replicas 1), sync (--replicas 2 --replication sync), async (--replicas 2 --replication async), "
+              f"and {nc_version} (hash md5, distribution ketama) + 3 x memcached 1.6.18 -t {opts.threads} -m "
+              f"{opts.memory} as ensemble; {PROCS} memcaslap -T 1 at once (ringcached: one per node; ensemble: all on "
+              f"nutcracker), {opts.duration}s per run, fresh servers per run, order rotated every round, median of "
+              f"{opts.rounds} round(s); unpinned (7-8 processes on {os.cpu_count()} CPUs)\n"
+              f"load average at start: {load_start}; waited for another benchmark: {'yes' if waited else 'no'}; "
+              f"wait-quiet {opts.wait_quiet:g}s; took {time.time() - started:.0f}s")
+    replication_report(opts, sys.stdout, conns_list, thr, lat, header)
+
+
+# ---------------------------------------------------------------------------------------------
 # Report
 
 def fmt(v, spec, width=None):
@@ -536,10 +852,14 @@ def pct(v, width):
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--cluster", action="store_true", help=argparse.SUPPRESS)
-    p.add_argument("--quick", action="store_true", help="1 round at 16 connections, a short hop test")
+    p.add_argument("--quick", action="store_true", help="1 round at 16 connections, a short hop test (or short "
+                   "set-latency runs with --replication-compare)")
+    p.add_argument("--replication-compare", action="store_true",
+                   help="issue 11 instead of parts 1 and 2: --replicas 1, --replicas 2 sync and async, and the "
+                        "ensemble, side by side at 90/10 and 50/50, then set latency at depth 1")
     p.add_argument("--rounds", type=int, help="rounds per cell (median); default 5, 1 with --quick")
     p.add_argument("--duration", type=int, default=5, help="seconds per memcaslap run; default 5")
-    p.add_argument("--conns", default="16,64", help="total connections per cell; default 16,64")
+    p.add_argument("--conns", help="total connections per cell; default 16,64 (16 with --replication-compare)")
     p.add_argument("--threads", type=int, default=1, help="-t of every server; default 1")
     p.add_argument("--memory", type=int, default=256, help="-m of every server (MB); default 256")
     p.add_argument("--hop-rounds", type=int, help="rounds of the hop test; default 3, 1 with --quick")
@@ -550,6 +870,15 @@ def main():
     p.add_argument("--hop-secret", choices=("both", "no", "yes"), default="both",
                    help="hop test without a cluster secret, with one, or both (default)")
     p.add_argument("--no-hop", action="store_true", help="skip the hop test")
+    p.add_argument("--lat-rounds", type=int, help="--replication-compare: rounds of the set-latency test; default 3, "
+                   "1 with --quick")
+    p.add_argument("--lat-duration", type=float, default=3, help="--replication-compare: seconds per set-latency run; "
+                   "default 3")
+    p.add_argument("--lat-conns", type=int, default=1, help="--replication-compare: connections of the set-latency "
+                   "test (one set in flight each); default 1")
+    p.add_argument("--lat-keys", type=int, default=1000, help="--replication-compare: keys per side in the "
+                   "set-latency test; default 1000")
+    p.add_argument("--no-latency", action="store_true", help="--replication-compare: skip the set-latency test")
     p.add_argument("--idle-seconds", type=float, default=30,
                    help="if another memcaslap runs, wait until none has run for this long; default 30")
     p.add_argument("--max-wait", type=float, default=300, help="give up waiting after this long; default 300")
@@ -568,9 +897,14 @@ def main():
         opts.rounds = 1 if opts.quick else 5
     if opts.hop_rounds is None:
         opts.hop_rounds = 1 if opts.quick else 3
+    if opts.lat_rounds is None:
+        opts.lat_rounds = 1 if opts.quick else 3
+    if opts.conns is None:
+        opts.conns = "16" if opts.replication_compare else "16,64"
     if opts.quick:
         opts.conns = "16"
         opts.hop_duration = min(opts.hop_duration, 2)
+        opts.lat_duration = min(opts.lat_duration, 2)
     conns_list = [int(c) for c in opts.conns.split(",")]
     for path in (opts.ringcached, opts.memcached, opts.nutcracker):
         if not os.access(path, os.X_OK):
@@ -581,6 +915,9 @@ def main():
     load_start = open("/proc/loadavg").read().strip()
     print(f"cluster bench: ringcached={opts.ringcached} logs={log_dir}", file=sys.stderr)
     waited = wait_for_other_benchmarks(opts)
+    if opts.replication_compare:
+        replication_compare(opts, log_dir, conns_list, started, load_start, waited)
+        return
 
     results = {}
     total = 2 * len(conns_list) * opts.rounds

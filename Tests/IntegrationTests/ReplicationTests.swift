@@ -1,0 +1,132 @@
+import Foundation
+import Glibc
+import Testing
+
+extension IntegrationSuite {
+    /// Issue 11: replication and failover on real processes. The long fault runs (kills under
+    /// load, a second kill, SIGSTOP, a partition) are `scripts/faults.py`, which the test script
+    /// runs; these tests show each rule on a few keys.
+    @Suite("Replication", Only.ringcached)
+    struct ReplicationTests {
+        static let fast = ["--probe-interval", "200ms", "--probe-timeout", "100ms"]
+
+        /// `cluster local <key>` on node `i`: (value, cas) of its own copy, or nil.
+        static func local(_ cluster: ClusterProcess, _ i: Int, _ key: String) throws -> (value: String, cas: String)? {
+            let text = try cluster.nodes[i].connect().call("cluster local \(key)\r\n", until: "END\r\n")
+            let lines = text.split(separator: "\r\n", omittingEmptySubsequences: false)
+            guard lines.count >= 3, lines[0].hasPrefix("VALUE ") else { return nil }
+            let parts = lines[0].split(separator: " ")
+            return (String(lines[1]), String(parts[4]))
+        }
+
+        @Test("every write is held by its owner and its backup with the same CAS; a delete leaves no copy; touch keeps the CAS")
+        func writesReachTheBackup() throws {
+            let cluster = try ClusterProcess.start(nodes: 3, extraArguments: Self.fast)
+            defer { cluster.stop() }
+            let client = try cluster.nodes[0].connect()
+            let keys = (0..<30).map { "r\($0)" }
+            for key in keys { #expect(try client.call("set \(key) 0 0 \(key.utf8.count)\r\n\(key)\r\n") == "STORED") }
+            #expect(try client.call("incr r-count 1\r\n") == "NOT_FOUND")
+            #expect(try client.call("set r-count 0 0 1\r\n5\r\n") == "STORED")
+            #expect(try client.call("incr r-count 2\r\n") == "7")
+            let routes = try ClusterProcess.routes(keys + ["r-count"], via: client)
+            for key in keys + ["r-count"] {
+                let holders = Set(routes[key]!.compactMap { cluster.index(of: $0) })
+                #expect(holders.count == 2)
+                var copies: [(value: String, cas: String)] = []
+                for i in 0..<3 {
+                    let copy = try Self.local(cluster, i, key)
+                    #expect((copy != nil) == holders.contains(i), "\(key) on node \(i): \(String(describing: copy))")
+                    if let copy { copies.append(copy) }
+                }
+                #expect(Set(copies.map(\.value)).count == 1 && Set(copies.map(\.cas)).count == 1, "\(key): \(copies)")
+            }
+            // touch changes the version (the copy travels again) but not the CAS.
+            let before = try #require(try Self.local(cluster, cluster.index(of: routes["r1"]![1])!, "r1"))
+            #expect(try client.call("touch r1 100\r\n") == "TOUCHED")
+            let after = try #require(try Self.local(cluster, cluster.index(of: routes["r1"]![1])!, "r1"))
+            #expect(after.cas == before.cas)
+            #expect(try client.getValue("r1", command: "gets")?.cas.map(String.init) == before.cas)
+            #expect(try client.call("delete r2\r\n") == "DELETED")
+            for i in 0..<3 { #expect(try Self.local(cluster, i, "r2") == nil) }
+            #expect(try PeerLayerTests.counter(cluster.nodes[0], "replication_failures") == 0)
+        }
+
+        @Test("SIGKILL of an owner: its keys are read from the backup at once, nothing acknowledged is lost, the backup takes writes after the death, and two copies exist again")
+        func ownerKilled() throws {
+            let cluster = try ClusterProcess.start(nodes: 3, extraArguments: Self.fast)
+            defer { cluster.stop() }
+            let byOwner = try cluster.keysByOwner(prefix: "k", perNode: 20)
+            let victim = 2
+            let client = try cluster.nodes[0].connect()
+            for keys in byOwner { for key in keys { #expect(try client.call("set \(key) 0 0 2\r\nv1\r\n") == "STORED") } }
+            #expect(try client.call("set counter 0 0 1\r\n0\r\n") == "STORED")
+            for _ in 0..<10 { _ = try client.call("incr counter 1\r\n") }
+            cluster.nodes[victim].child.signal(SIGKILL)
+            #expect(cluster.nodes[victim].waitForExit(timeout: 5))
+            // At once, before anyone declared it dead: every key reads through both survivors.
+            for via in [0, 1] {
+                let reader = try cluster.nodes[via].connect()
+                for key in byOwner[victim] {
+                    #expect(try reader.getValue(key)?.value == Array("v1".utf8), "\(key) through node \(via)")
+                }
+                #expect(try reader.getValue("counter")?.value == Array("10".utf8))
+            }
+            // Once it is dead, its keys take writes on their new owner.
+            #expect(try PeerLayerTests.eventually(10) {
+                try client.call("set \(byOwner[victim][0]) 0 0 2\r\nv2\r\n") == "STORED"
+            }, "\(cluster.logExcerpts)")
+            for key in byOwner[victim].dropFirst() { #expect(try client.call("set \(key) 0 0 2\r\nv2\r\n") == "STORED") }
+            // The repair copies what the survivors now own: both hold every key.
+            #expect(try PeerLayerTests.eventually(10) {
+                try [0, 1].allSatisfy { try PeerLayerTests.counter(cluster.nodes[$0], "repair_pending") == 0 }
+            })
+            for keys in byOwner {
+                for key in keys {
+                    let copies = try [0, 1].compactMap { try Self.local(cluster, $0, key) }
+                    #expect(copies.count == 2 && Set(copies.map(\.value)).count == 1, "\(key): \(copies)")
+                }
+            }
+            #expect(try PeerLayerTests.counter(cluster.nodes[0], "repaired_keys") + PeerLayerTests.counter(cluster.nodes[1], "repaired_keys") > 0)
+        }
+
+        @Test("a node that sees no majority refuses writes (SERVER_ERROR cluster unavailable) and still serves reads")
+        func minorityRefusesWrites() throws {
+            let cluster = try ClusterProcess.start(nodes: 3, extraArguments: Self.fast)
+            defer { cluster.stop() }
+            let client = try cluster.nodes[0].connect()
+            for i in 0..<20 { #expect(try client.call("set m\(i) 0 0 1\r\nx\r\n") == "STORED") }
+            let routes = try ClusterProcess.routes((0..<20).map { "m\($0)" }, via: client)
+            let held = (0..<20).filter { routes["m\($0)"]!.contains(cluster.advertise(0)) }
+            for victim in [1, 2] {
+                cluster.nodes[victim].child.signal(SIGKILL)
+                #expect(cluster.nodes[victim].waitForExit(timeout: 5))
+            }
+            #expect(try PeerLayerTests.eventually(10) {
+                try client.call("set m0 0 0 1\r\ny\r\n") == "SERVER_ERROR cluster unavailable"
+            }, "\(cluster.nodes[0].logExcerpt)")
+            #expect(try client.call("delete m1\r\n") == "SERVER_ERROR cluster unavailable")
+            #expect(try client.call("incr m1 1\r\n") == "SERVER_ERROR cluster unavailable")
+            // Every key the survivor holds a copy of (as owner or backup) is still served.
+            #expect(!held.isEmpty)
+            for i in held where i != 0 && i != 1 {
+                #expect(try client.getValue("m\(i)")?.value == Array("x".utf8), "m\(i)")
+            }
+            #expect(try PeerLayerTests.counter(cluster.nodes[0], "minority_write_refusals") >= 3)
+            #expect(try PeerLayerTests.stats(cluster.nodes[0])["writes_allowed"] == "no")
+        }
+
+        @Test("async replication answers at once and the copy follows")
+        func asyncCopiesFollow() throws {
+            let cluster = try ClusterProcess.start(nodes: 3, extraArguments: Self.fast + ["--replication", "async"])
+            defer { cluster.stop() }
+            let client = try cluster.nodes[0].connect()
+            #expect(try PeerLayerTests.stats(cluster.nodes[0])["replication"] == "async")
+            for i in 0..<20 { #expect(try client.call("set a\(i) 0 0 1\r\nx\r\n") == "STORED") }
+            let routes = try ClusterProcess.routes((0..<20).map { "a\($0)" }, via: client)
+            #expect(try PeerLayerTests.eventually(5) {
+                try (0..<20).allSatisfy { i in try routes["a\(i)"]!.allSatisfy { try Self.local(cluster, cluster.index(of: $0)!, "a\(i)") != nil } }
+            })
+        }
+    }
+}
