@@ -38,9 +38,13 @@ public enum PeerFrameType: UInt8, Sendable, CaseIterable {
     case membersRequest = 10
     /// A gossip packet (`GossipCodec`), the push-pull of whole member tables, on a control link.
     case gossip = 11
-    // Reserved for what comes next: replication, transfer to a joining node, anti-entropy.
+    /// `flush_all` as one cluster event: a u64 cut-off version every member applies (request
+    /// lane; answered by an `answer`, `OK`).
+    case flush = 12
+    /// Copies of items or tombstones with their versions (`ReplicaCodec`), and their statuses.
     case replicate = 16
     case replicateAck = 17
+    // Reserved for what comes next: transfer to a joining node, anti-entropy.
     case transfer = 18
     case transferAck = 19
     case digest = 20

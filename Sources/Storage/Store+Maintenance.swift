@@ -40,6 +40,14 @@ extension Store {
         }
     }
 
+    func flush(toCutoff cutoff: UInt64) {
+        pendingFlush.withLock { pending in
+            pending = (at: 0, cutoff: 0)
+            pendingFlushAt.store(0, ordering: .relaxed)
+            raiseFlushCutoff(to: cutoff)
+        }
+    }
+
     func applyDueFlush(now: Int64) {
         pendingFlush.withLock { pending in
             guard pending.at != 0 && now >= pending.at else { return }

@@ -569,6 +569,24 @@ public final class Store: @unchecked Sendable {
     /// absolute). A later call replaces a pending delayed flush, as in memcached.
     public func flushAll(delay: Int64 = 0) { flush(delay: delay) }
 
+    /// A `flush_all` another node started, as one cluster event: everything below `cutoff` (its
+    /// version) is flushed, a pending delayed flush is forgotten (a new flush replaces it, as in
+    /// memcached), and every later version here is above the cut-off.
+    public func flushAll(cutoff: UInt64) {
+        versions.observe(cutoff)
+        flush(toCutoff: cutoff)
+    }
+
+    /// A cut-off for a cluster-wide `flush_all` started here: above every version this node
+    /// issued, and `aheadMillis` past its clock, so it is also above what the other nodes stored
+    /// before they hear of it (their clocks may run a little ahead of ours).
+    public func clusterFlushCutoff(aheadMillis: UInt64) -> UInt64 {
+        max(versions.next(), versions.physicalFloor &+ (aheadMillis << HybridLogicalClock.logicalBits))
+    }
+
+    /// Items (and copies) with a version below this are flushed.
+    public var flushCutoffVersion: UInt64 { flushCutoff.load(ordering: .relaxed) }
+
     /// `me`: nil for a miss. Doesn't count as an access.
     public func debug(_ key: UnsafeRawBufferPointer) -> DebugInfo? { debugItem(key) }
 

@@ -116,6 +116,20 @@ extension IntegrationSuite {
             #expect(try PeerLayerTests.stats(cluster.nodes[0])["writes_allowed"] == "no")
         }
 
+        @Test("flush_all is one cluster event: no copy survives it anywhere, and a write acknowledged after its OK is on every holder")
+        func flushReachesEveryCopy() throws {
+            let cluster = try ClusterProcess.start(nodes: 3, extraArguments: Self.fast)
+            defer { cluster.stop() }
+            let client = try cluster.nodes[1].connect()
+            let keys = (0..<30).map { "f\($0)" }
+            for key in keys { #expect(try client.call("set \(key) 0 0 1\r\nx\r\n") == "STORED") }
+            #expect(try client.call("flush_all\r\n") == "OK")
+            for key in keys { for i in 0..<3 { #expect(try Self.local(cluster, i, key) == nil, "\(key) on node \(i)") } }
+            #expect(try client.call("set f0 0 0 5\r\nafter\r\n") == "STORED")
+            let holders = try ClusterProcess.routes(["f0"], via: client)["f0"]!.compactMap { cluster.index(of: $0) }
+            for i in holders { #expect(try Self.local(cluster, i, "f0")?.value == "after") }
+        }
+
         @Test("async replication answers at once and the copy follows")
         func asyncCopiesFollow() throws {
             let cluster = try ClusterProcess.start(nodes: 3, extraArguments: Self.fast + ["--replication", "async"])

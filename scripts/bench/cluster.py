@@ -19,6 +19,17 @@ depth 1 on keys that node 1 owns ("owner") or on keys that node 2 or 3 owns ("no
 classified with `cluster route`. ops/s, mean latency and CPU per op of the three nodes.
 
 The last line printed is `cluster ratio <x.xx>` (ringcached cluster / ensemble ops/s, 16 connections).
+
+Part 3, what replication costs (issue 11), with `--replication-compare` instead of parts 1 and 2:
+the runs of part 1 with four sides, `replicas1` (three nodes `--replicas 1`), `sync` (`--replicas 2
+--replication sync`), `async` (`--replicas 2 --replication async`) and the ensemble, at 90/10
+(get90-set10.cfg) and 50/50 (get50-set50.cfg), 16 connections unless --conns; the order rotates
+every round. Each side's ops/s over replicas1's, CPU per op (user and system), the extra CPU per set
+over replicas1, copies per set and failed or dropped copies (`stats cluster`), memcaslap's mean set
+latency. Then set latency at depth 1: the load generator of part 2 doing sets only on
+--lat-conns connections (default 1) to node 1 with keys node 1 owns or another node owns (to
+nutcracker for the ensemble), mean/p50/p99 per configuration, fresh servers per round. The last
+line printed is `replication ratio 90/10 c16 sync <x.xx> async <x.xx>` (over replicas1).
 """
 
 import argparse

@@ -98,7 +98,7 @@ final class ForwardWork {
             return request.withUnsafeBytes { bytes -> Bool in
                 guard case .command(let command, _) = parser.parse(bytes) else { return false }
                 worker.cluster.counters.readFailovers.add(1, ordering: .relaxed)
-                if case .retrieve(let r) = command {
+                if case .retrieve(let r) = command, r.keyCount > 1 {
                     // Each key to its own next holder, assembled in the client's order.
                     var keys: [[UInt8]] = []
                     var iterator = KeyIterator(bytes, r.keys)

@@ -28,7 +28,7 @@ enum Forwarding {
         // Kept for one retry if the receiver no longer owns the key, or, for a read, to ask the
         // next holder if the owner fails.
         if write || isRetrieval { work.retryRequest = Array(request) }
-        work.readFailover = isRetrieval && !write
+        work.readFailover = isRetrieval && !write && worker.router?.replicates == true
         work.singleTarget = worker.router?.ring.node(node).advertise
         if link.send(request, work: work, part: 0) == .sent {
             if isRetrieval { counters.forwardedGets.add(1, ordering: .relaxed) } else { counters.forwardedSets.add(1, ordering: .relaxed) }

@@ -36,6 +36,18 @@ final class PeerSession: PeerChannelDelegate {
         switch (channel.peerLane, header.type) {
         case (.request, .forward):
             serve(header.requestID, payload)
+        case (.request, .flush):
+            var reader = PeerWireReader(payload)
+            guard let cutoff = try? reader.u64(), reader.remaining == 0 else {
+                worker.cluster.counters.peerProtocolErrors.add(1, ordering: .relaxed)
+                channel.close(reason: "malformed flush frame")
+                return
+            }
+            worker.executor.stats.cmdFlush.add(1, ordering: .relaxed)
+            let refused = worker.context.configuration.disableFlushAll
+            if !refused { worker.context.store.flushAll(cutoff: cutoff) }
+            let answer: StaticString = refused ? "CLIENT_ERROR flush_all not allowed\r\n" : "OK\r\n"
+            sendAnswer(header.requestID, UnsafeRawBufferPointer(start: answer.utf8Start, count: answer.utf8CodeUnitCount))
         case (.request, .replicate):
             guard let sender = channel.peer?.node,
                   let ack = Replication.receive(payload, from: sender, epoch: header.epoch, worker)

@@ -62,7 +62,7 @@ struct Router {
             var keys = KeyIterator(bytes, r.keys)
             guard let first = keys.next() else { return .local }
             let owner = ring.owner(of: slice(bytes, first))
-            if case .remote(let node) = owner, isAvoided(node), !r.kind.touches { return .split }
+            if case .remote(let node) = owner, replicates, isAvoided(node), !r.kind.touches { return .split }
             while let k = keys.next() {
                 let other = ring.owner(of: slice(bytes, k))
                 if other != owner { return .split }
@@ -74,7 +74,7 @@ struct Router {
             return decision(ring.owner(of: slice(bytes, key)), command, bytes)
         case .metaGet(let m), .metaSet(let m), .metaDelete(let m), .metaArithmetic(let m):
             guard let owner = owner(ofKey: m.key, base64: m.flags.has(UInt8(ascii: "b")), bytes) else { return .local }
-            if case .remote(let node) = owner, isAvoided(node), case .metaGet = command, !Router.isWrite(command) {
+            if case .remote(let node) = owner, replicates, isAvoided(node), case .metaGet = command, !Router.isWrite(command) {
                 // A read of a suspect owner's key: the next holder serves it.
                 var target: Owner?
                 Replication.forEachKey(command, bytes) { key in target = readOwner(of: key) }

@@ -21,7 +21,7 @@ enum SplitRetrieval {
         // One part more than the remote ones, finished below once every part is sent, so the
         // work cannot complete while parts are still being sent.
         let work = ForwardWork(kind: .multiGet(assembly), parts: 1, slot: connection.openSlot(), connection: connection)
-        work.readFailover = !r.kind.touches
+        work.readFailover = !r.kind.touches && router.replicates
         gather(Array(keys.indices), of: assembly, into: work, router, worker, excluding: nil)
         work.partDone()
         return .served
