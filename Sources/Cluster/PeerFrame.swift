@@ -41,6 +41,9 @@ public enum PeerFrameType: UInt8, Sendable, CaseIterable {
     /// `flush_all` as one cluster event: a u64 cut-off version every member applies (request
     /// lane; answered by an `answer`, `OK`).
     case flush = 12
+    /// To a node that came (back) onto the ring: the sender has copied every key it holds to
+    /// the key's holders (request lane, empty; answered by an empty `answer`).
+    case handoffDone = 13
     /// Copies of items or tombstones with their versions (`ReplicaCodec`), and their statuses.
     case replicate = 16
     case replicateAck = 17

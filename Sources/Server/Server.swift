@@ -130,7 +130,7 @@ public final class Server {
         var gossip: GossipService?
         if let cluster, let coordinator {
             do {
-                gossip = try GossipService(cluster: cluster, coordinator: coordinator, logger: logger)
+                gossip = try GossipService(cluster: cluster, coordinator: coordinator, logger: logger, store: context.store)
             } catch {
                 logger.critical("cannot start gossip on UDP \(cluster.local.host):\(cluster.peerPort): \(error)")
                 for mailbox in mailboxes { mailbox.post(.stop) }

@@ -154,7 +154,7 @@ final class GossipSimulation {
             case .send(let to, let packet): post(packet, from: i, to: to, stream: false)
             case .stream(let to, let packet): post(packet, from: i, to: to, stream: true)
             case .changed(let change): changes.append((now, i, change))
-            case .forgotten: break
+            case .forgotten, .returnedFromDeath: break
             }
         }
     }

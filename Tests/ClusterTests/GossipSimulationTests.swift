@@ -322,6 +322,21 @@ import Testing
         #expect(p.news.contains { $0.identity == Self.me.advertise && $0.state == .alive && $0.incarnation == 31 })
     }
 
+    /// Only a death of this node confirmed with a majority (its keys moved) says it returns with
+    /// old data, by gossip or in a push-pull table (where a death is taken as a suspicion).
+    @Test func aConfirmedDeathOfThisNodeSaysItReturns() {
+        func returned(_ actions: [GossipAction]) -> Bool { actions.contains(.returnedFromDeath) }
+        var n = Self.node()
+        #expect(!returned(n.receive(Self.packet(from: Self.b, news: [MemberNews(address: Self.me, state: .dead, incarnation: 10, bootID: 1, reporter: "b")]), now: 1)))
+        #expect(returned(n.receive(Self.packet(from: Self.b, news: [MemberNews(address: Self.me, state: .dead, incarnation: 11, bootID: 1, confirmed: true, reporter: "b")]), now: 2)))
+        #expect(n.incarnation == 12)
+        var m = Self.node()
+        let table = GossipBody.pushPull(members: [MemberNews(address: Self.me, state: .dead, incarnation: 10, bootID: 1, confirmed: true, reporter: "b")], reply: false)
+        #expect(returned(m.receive(Self.packet(from: Self.b, table, news: []), now: 1)))
+        // Stale news of an older death says nothing.
+        #expect(!returned(m.receive(Self.packet(from: Self.b, news: [MemberNews(address: Self.me, state: .dead, incarnation: 3, bootID: 1, confirmed: true, reporter: "b")]), now: 2)))
+    }
+
     /// A seed's first news (its real incarnation) is a change the view must show, although the
     /// seed was `alive` already.
     @Test func aSeedsFirstNewsIsReportedAsAChange() {

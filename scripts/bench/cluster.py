@@ -248,6 +248,13 @@ def wait_for_other_benchmarks(opts):
 # ---------------------------------------------------------------------------------------------
 # Part 1: ringcached x3 vs nutcracker + memcached x3
 
+def machine_cpu():
+    """(busy, total) CPU seconds of the whole machine so far, all CPUs (/proc/stat)."""
+    with open("/proc/stat") as f:
+        fields = [int(x) for x in f.readline().split()[1:9]]
+    return (sum(fields) - fields[3] - fields[4]) / common.CLK_TCK, sum(fields) / common.CLK_TCK
+
+
 def split(conns):
     return [conns // PROCS + (1 if i < conns % PROCS else 0) for i in range(PROCS)]
 
@@ -270,6 +277,7 @@ def run_side(opts, side, conns, log_dir, cfg=CFG, extra=None):
         children0 = resource.getrusage(resource.RUSAGE_CHILDREN)
         cpu0 = [p.cpu_seconds() for p in servers]
         split0 = [p.cpu_split() for p in servers]
+        machine0 = machine_cpu()
         clients = []
         for port, c in zip(targets, split(conns)):
             cmd = ["memcaslap", "-s", f"127.0.0.1:{port}", "-F", cfg, "-t", f"{opts.duration}s",
@@ -288,6 +296,7 @@ def run_side(opts, side, conns, log_dir, cfg=CFG, extra=None):
         cpu1 = [p.cpu_seconds() for p in servers]
         split1 = [p.cpu_split() if p.alive() else None for p in servers]
         children1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        machine1 = machine_cpu()
         parsed = [parse_memcaslap(o) for o in outs]
         dead = [p.kind for p in servers if not p.alive()]
         ops = sum(r["ops"] for r in parsed)
@@ -314,6 +323,10 @@ def run_side(opts, side, conns, log_dir, cfg=CFG, extra=None):
             result["per_process_busy"] = [u / runtime for u in used]
             result["user_us_per_op"] = sum(b[0] - a[0] for a, b in zip(split0, split1)) * 1e6 / max(ops, 1)
             result["sys_us_per_op"] = sum(b[1] - a[1] for a, b in zip(split0, split1)) * 1e6 / max(ops, 1)
+            # The machine's CPU during the run that neither the servers nor memcaslap used (this script,
+            # the kernel's own threads, other programs), as a share of the whole machine.
+            ours = sum(used) + (children1.ru_utime + children1.ru_stime - children0.ru_utime - children0.ru_stime)
+            result["others_during"] = max(0.0, (machine1[0] - machine0[0]) - ours) / max(machine1[1] - machine0[1], 1e-9)
         result["forwarded_share"] = ((forwarded(procs) - fwd_before) / max(ops, 1)
                                      if rc and not dead else None)
         if repl_before is not None and not dead:
@@ -645,7 +658,7 @@ def replication_throughput(opts, log_dir, conns_list):
                     print(f"[repl {done}/{total}] {wname} c{conns} {name}: {r['tps']} ops/s "
                           f"({'+'.join(map(str, r['per_client_tps']))}), avg {r['lat_avg']:.0f}us, set avg "
                           f"{fmt(r['set_lat_avg'], '.0f')}us, cpu {fmt(r['cpu_us_per_op'], '.2f')}us/op{extra_text}, "
-                          f"others {100 * r['background']:.0f}%" + (f" DEAD {r['dead']}" if r["dead"] else ""),
+                          f"others {100 * r['background']:.0f}% before, {pct(r.get('others_during'), 1)} during" + (f" DEAD {r['dead']}" if r["dead"] else ""),
                           file=sys.stderr)
     return results
 
@@ -656,15 +669,19 @@ def latency_run(opts, exe, procs, port, keyfile, rc):
     background = common.wait_quiet(opts)
     before = counters(procs) if rc else None
     cpu0 = [p.cpu_seconds() for p in procs]
+    ch0, machine0 = resource.getrusage(resource.RUSAGE_CHILDREN), machine_cpu()
     out = subprocess.run([exe, str(port), str(opts.lat_conns), str(opts.lat_duration), "0.5", keyfile, "0", "100", "1"],
                          capture_output=True, text=True, timeout=opts.lat_duration + 30)
     cpu1 = [p.cpu_seconds() for p in procs]
+    ch1, machine1 = resource.getrusage(resource.RUSAGE_CHILDREN), machine_cpu()
     if out.returncode != 0:
         raise RuntimeError(f"set latency run failed: {out.stderr}")
+    ours = sum(b - a for a, b in zip(cpu0, cpu1)) + (ch1.ru_utime + ch1.ru_stime - ch0.ru_utime - ch0.ru_stime)
     f = out.stdout.split()
     r = {f[i]: float(f[i + 1]) for i in range(0, len(f), 2)}
     r.update(tps=r["ops"] / r["seconds"], background=background,
-             cpu_us_per_op=sum(b - a for a, b in zip(cpu0, cpu1)) * 1e6 / max(r["all_ops"], 1))
+             cpu_us_per_op=sum(b - a for a, b in zip(cpu0, cpu1)) * 1e6 / max(r["all_ops"], 1),
+             others_during=max(0.0, (machine1[0] - machine0[0]) - ours) / max(machine1[1] - machine0[1], 1e-9))
     if rc:
         after = counters(procs)
         r["repl"] = {k: after[k] - before[k] for k in after}
@@ -706,7 +723,8 @@ def replication_latency(opts, log_dir, exe):
                     results.setdefault((name, kname), []).append(r)
                     print(f"[set latency {rnd + 1}/{opts.lat_rounds}] {name} {kname}: {r['tps']:.0f} sets/s, mean "
                           f"{r['avg_us']:.0f}us, p50 {r['p50_us']:.0f}us, p99 {r['p99_us']:.0f}us, cpu "
-                          f"{r['cpu_us_per_op']:.2f}us/set, errors {r['errors']:.0f}, others {100 * r['background']:.0f}%",
+                          f"{r['cpu_us_per_op']:.2f}us/set, errors {r['errors']:.0f}, others {100 * r['background']:.0f}% "
+                          f"before, {100 * r['others_during']:.0f}% during",
                           file=sys.stderr)
             finally:
                 for p in reversed(procs):
@@ -723,7 +741,9 @@ def replication_report(opts, out, conns_list, thr, lat, header):
           "+cpu/set = (cpu - cpu of --replicas 1) / share of sets; copies/set = copies_sent / sets (stats "
           "cluster); trouble = replication failures + async failures + dropped copies + majority refusals + "
           "forward errors, summed over the runs; busy = server CPU / run time (200% = both cores); client = "
-          "memcaslap's; others = machine CPU used by other programs just before the run", file=out)
+          "memcaslap's; others = machine CPU used by other programs just before the run, during = the machine's "
+          "CPU during the run used by neither the servers nor memcaslap (this script, kernel threads, other "
+          "programs; 100% = both cores)", file=out)
     summary = []
     for wname, _, set_share in REPL_WORKLOADS:
         for conns in conns_list:
@@ -735,7 +755,7 @@ def replication_report(opts, out, conns_list, thr, lat, header):
             print(f"workload {wname}, {conns} connections:", file=out)
             h = (f"{'config':<10} | {'ops/s':>7} {'x r1':>5} | {'avg':>4} {'set':>4} {'max':>6} (us) | {'cpu':>5} "
                  f"{'user':>5} {'sys':>5} {'+cpu/set':>8} (us) | {'copies/set':>10} {'trouble':>7} | {'fwd':>4} | "
-                 f"{'busy':>5} {'client':>6} {'others':>6}")
+                 f"{'busy':>5} {'client':>6} {'others':>6} {'during':>6}")
             print(h, file=out)
             print("-" * len(h), file=out)
             for name, extra in REPL_CONFIGS:
@@ -751,7 +771,8 @@ def replication_report(opts, out, conns_list, thr, lat, header):
                         f"{fmt(cpu, '5.2f')} {fmt(m(name, 'user_us_per_op'), '5.2f')} {fmt(m(name, 'sys_us_per_op'), '5.2f')} "
                         f"{fmt(added, '+8.2f') if added is not None else '-'.rjust(8)}      | {fmt(copies, '10.2f')} "
                         f"{fmt(trouble, '7d')} | {pct(m(name, 'forwarded_share'), 4)} | {pct(m(name, 'server_busy'), 5)} "
-                        f"{pct(m(name, 'client_busy'), 6)} {pct(m(name, 'background'), 6)}")
+                        f"{pct(m(name, 'client_busy'), 6)} {pct(m(name, 'background'), 6)} "
+                        f"{pct(m(name, 'others_during'), 6)}")
                 dead = sum(1 for r in rs if r["dead"])
                 if dead:
                     line += f"  [a server died in {dead} runs]"
@@ -793,7 +814,8 @@ def replication_report(opts, out, conns_list, thr, lat, header):
               f"{opts.lat_rounds}; cpu = all server processes per set; +vs r1 = added to --replicas 1's figure "
               f"with the same keys", file=out)
         h = (f"{'config':<10} {'keys':<9} | {'sets/s':>7} {'mean':>5} {'p50':>5} {'p99':>5} {'max':>6} (us) | "
-             f"{'+mean':>5} {'+p50':>5} {'+p99':>5} vs r1 | {'cpu':>5} us/set | {'copies/set':>10} {'errors':>6}")
+             f"{'+mean':>5} {'+p50':>5} {'+p99':>5} vs r1 | {'cpu':>5} us/set | {'copies/set':>10} {'errors':>6} | "
+             f"{'others':>6} {'during':>6}")
         print(h, file=out)
         print("-" * len(h), file=out)
         for name, _ in REPL_CONFIGS:
@@ -815,7 +837,8 @@ def replication_report(opts, out, conns_list, thr, lat, header):
                 print(f"{name:<10} {kname:<9} | {m(rs, 'tps'):7.0f} {m(rs, 'avg_us'):5.0f} {m(rs, 'p50_us'):5.0f} "
                       f"{m(rs, 'p99_us'):5.0f} {m(rs, 'max_us'):6.0f}      | {plus('avg_us')} {plus('p50_us')} "
                       f"{plus('p99_us')}       | {m(rs, 'cpu_us_per_op'):5.2f}        | {fmt(copies, '10.2f')} "
-                      f"{sum(r['errors'] for r in rs):6.0f}", file=out)
+                      f"{sum(r['errors'] for r in rs):6.0f} | {pct(m(rs, 'background'), 6)} "
+                      f"{pct(m(rs, 'others_during'), 6)}", file=out)
     for _, _, line, _ in summary:
         print(line, file=out)
     head = next((s for s in summary if s[0] == "90/10" and s[1] == 16), summary[0] if summary else None)

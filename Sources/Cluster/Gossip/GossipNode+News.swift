@@ -4,6 +4,10 @@
 extension GossipNode {
     mutating func apply(_ news: MemberNews, from sender: NodeAddress, viaPushPull: Bool, now: UInt64, _ actions: inout [GossipAction]) {
         guard news.incarnation <= GossipNode.maxIncarnation else { return }
+        if news.identity == local.advertise && news.state == .dead && news.confirmed && news.incarnation >= incarnation {
+            // Our death, declared with a majority in sight: our keys moved while we were away.
+            actions.append(.returnedFromDeath)
+        }
         switch news.state {
         case .alive:
             alive(news, now: now, &actions)

@@ -9,6 +9,9 @@ public enum GossipAction: Sendable, Equatable {
     /// A member was forgotten (a confirmed death or a leave grown old, or the operator's
     /// `cluster forget`): drop it from the view.
     case forgotten(NodeAddress)
+    /// Others declared this node dead with a majority visible (its keys moved to other nodes):
+    /// it refuted, and is coming back with data that may be old.
+    case returnedFromDeath
 }
 
 /// One change of a member, as the view and the log want it.

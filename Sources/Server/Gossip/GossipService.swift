@@ -2,6 +2,7 @@ import Cluster
 import EventLoop
 import Glibc
 import Logging
+import Storage
 import Synchronization
 
 /// What other threads hand the gossip thread.
@@ -105,7 +106,11 @@ final class GossipService: EventHandler {
     private var stopped = false
     private var lastHealth = GossipHealth(known: 1, visible: 1, isolated: false)
 
-    init(cluster: ClusterState, coordinator: MembershipCoordinator, logger: Logger) throws(EventLoopError) {
+    /// For the size of the store when this node comes back from a confirmed death.
+    private let store: Store?
+
+    init(cluster: ClusterState, coordinator: MembershipCoordinator, logger: Logger, store: Store? = nil) throws(EventLoopError) {
+        self.store = store
         self.base = try EventBase()
         self.cluster = cluster
         self.logger = logger
@@ -319,6 +324,9 @@ final class GossipService: EventHandler {
             case .forgotten(let address):
                 membersChanged = true
                 logger.notice("member \(address.advertise) forgotten")
+            case .returnedFromDeath:
+                let limit = cluster.returning.begin(now: GossipService.now(), entries: store?.entryCount ?? 0, rate: cluster.repairRate)
+                logger.warning("the others declared this node dead and moved its keys: it takes no writes as owner until every member has handed its copies back (at most \(limit) ms)")
             }
         }
         if membersChanged { publishMembers() }

@@ -71,6 +71,8 @@ enum ClusterAdmin {
                 ("copies_discarded", String(c.copiesDiscarded.load(ordering: .relaxed))),
                 ("read_failovers", String(c.readFailovers.load(ordering: .relaxed))),
                 ("minority_write_refusals", String(c.minorityWriteRefusals.load(ordering: .relaxed))),
+                ("returning", cluster.returning.holds(now: GossipService.now()) ? "yes" : "no"),
+                ("returning_write_refusals", String(c.returningWriteRefusals.load(ordering: .relaxed))),
                 ("tombstones", String(worker.context.store.statistics().tombstones)),
             ]
             for (name, value) in lines { out.append(string: "STAT \(name) \(value)\r\n") }

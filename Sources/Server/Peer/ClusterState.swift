@@ -41,6 +41,8 @@ final class ClusterState: Sendable {
     /// The gossip thread's mailbox (push-pull packets from peer links, leave, forget).
     let gossipInbox = GossipInbox()
     let gossipTiming: GossipTiming
+    /// Up while this node, back from a confirmed death, waits for its copies (see the type).
+    let returning = ReturningBarrier()
     private let current: Mutex<ClusterView>
 
     init(configuration c: Configuration, environment: [String: String]) throws(ConfigurationError) {
@@ -244,6 +246,8 @@ final class ClusterCounters: Sendable {
     /// Writes refused because this node sees no majority (`SERVER_ERROR cluster unavailable`),
     /// and reads served then (possibly stale).
     let minorityWriteRefusals = Atomic<UInt64>(0)
+    /// Owned writes refused while this node, back from a confirmed death, waited for its copies.
+    let returningWriteRefusals = Atomic<UInt64>(0)
     let minorityReads = Atomic<UInt64>(0)
     /// The repair after a death (`Repair`): keys still to walk plus copies in flight, keys
     /// copied and their bytes, passes started.
@@ -257,4 +261,44 @@ final class ClusterCounters: Sendable {
     let readFailovers = Atomic<UInt64>(0)
     /// Milliseconds the last sync write waited for its backups (replication lag).
     let lastReplicationMillis = Atomic<UInt64>(0)
+}
+
+/// A node the others declared dead (with a majority) comes back with data that may be old: it
+/// takes no writes as owner until every other live member has handed its copies back
+/// (`handoffDone` after its repair pass), or until a time limit, whichever comes first. Until
+/// then `Replication.refusal` answers its owned writes `SERVER_ERROR cluster unavailable`, so no
+/// `incr` or `cas` acts on an old value. Thread-safe: an atomic for the per-write check, a
+/// mutex for the rest.
+final class ReturningBarrier: Sendable {
+    private let active = Atomic<Bool>(false)
+    private let state = Mutex<(until: UInt64, done: Set<String>)>((0, []))
+
+    /// Raises (or raises again) the barrier at `now` (monotonic ms); returns its time limit in
+    /// ms: 10 s, or three times what walking `entries` keys at `rate` per second takes.
+    func begin(now: UInt64, entries: Int, rate: Int) -> UInt64 {
+        let limit = max(10_000, UInt64(3 * entries / max(1, rate)) * 1000)
+        state.withLock { $0 = (now + limit, []) }
+        active.store(true, ordering: .relaxed)
+        return limit
+    }
+
+    /// Is the barrier up at `now`? It falls by itself at its time limit.
+    func holds(now: UInt64) -> Bool {
+        guard active.load(ordering: .relaxed) else { return false }
+        let expired = state.withLock { now > $0.until }
+        if expired { active.store(false, ordering: .relaxed) }
+        return !expired
+    }
+
+    /// `member` finished handing its copies back. True when that was the last one `needed`
+    /// (the barrier falls now).
+    func handedOver(by member: String, needed: Set<String>) -> Bool {
+        guard active.load(ordering: .relaxed) else { return false }
+        let complete = state.withLock { s -> Bool in
+            s.done.insert(member)
+            return needed.isSubset(of: s.done)
+        }
+        if complete { active.store(false, ordering: .relaxed) }
+        return complete
+    }
 }

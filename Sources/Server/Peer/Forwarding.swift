@@ -19,7 +19,7 @@ enum Forwarding {
         let link = worker.link(to: node)
         let silent = silentOnFailure(command, request)
         let write = Router.isWrite(command)
-        if write, let refusal = Replication.refusal(worker) {
+        if write, let refusal = Replication.refusal(worker, asOwner: false) {
             if !silent { connection.answerNow { $0.append(refusal) } }
             return .served
         }

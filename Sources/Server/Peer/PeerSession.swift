@@ -36,6 +36,15 @@ final class PeerSession: PeerChannelDelegate {
         switch (channel.peerLane, header.type) {
         case (.request, .forward):
             serve(header.requestID, payload)
+        case (.request, .handoffDone):
+            if let sender = channel.peer?.node, let view = worker.currentView {
+                let needed = Set(view.members.filter { $0.state == .alive && $0.address.advertise != view.local.advertise }
+                    .map(\.address.advertise))
+                if worker.cluster.returning.handedOver(by: sender.advertise, needed: needed) {
+                    worker.logger.notice("every member handed its copies back (the last: \(sender.advertise)): this node takes writes as owner again")
+                }
+            }
+            sendAnswer(header.requestID, UnsafeRawBufferPointer(start: nil, count: 0))
         case (.request, .flush):
             var reader = PeerWireReader(payload)
             guard let cutoff = try? reader.u64(), reader.remaining == 0 else {

@@ -29,6 +29,8 @@ final class Repair: AnswerWaiter {
     private var reason = ""
     /// A handoff pass: every holder ships, not only the owner.
     private var fromEveryHolder = false
+    /// Nodes that came onto the ring: told `handoffDone` when a pass ends without failures.
+    private var newcomers: Set<String> = []
 
     init(worker: Worker) { self.worker = worker }
 
@@ -42,6 +44,7 @@ final class Repair: AnswerWaiter {
         guard !gone.isEmpty || !came.isEmpty else { return }
         retryDelay = 1000
         fromEveryHolder = fromEveryHolder && running || !came.isEmpty
+        newcomers.formUnion(came)
         let what = (gone.isEmpty ? [] : ["\(gone.joined(separator: ", ")) left the ring"])
             + (came.isEmpty ? [] : ["\(came.joined(separator: ", ")) came onto the ring"])
         start(because: what.joined(separator: "; "))
@@ -129,7 +132,18 @@ final class Repair: AnswerWaiter {
             retryDelay = 1000
             worker.logger.notice("repair done (\(reason)): \(scanned) keys walked in \(took) ms")
             fromEveryHolder = false
+            tellNewcomers()
         }
+    }
+
+    /// Every node that came onto the ring hears that this node's copies reached it.
+    private func tellNewcomers() {
+        guard !newcomers.isEmpty, let router = worker.router else { return }
+        for (i, node) in router.ring.nodes.enumerated() where newcomers.contains(node.advertise) && !router.ring.isLocal(NodeIndex(i)) {
+            let work = ForwardWork(kind: .single(silentOnFailure: true), parts: 1, slot: AnswerSlot(), connection: self)
+            _ = worker.link(to: NodeIndex(i)).send(UnsafeRawBufferPointer(start: nil, count: 0), type: .handoffDone, work: work, part: 0)
+        }
+        newcomers.removeAll()
     }
 
     private func publish() {

@@ -25,8 +25,12 @@ enum Replication {
     /// majority in sight, isolated, or stopped for longer than the lease) a node refuses writes,
     /// unless `partition_policy = "available"`. Reads the monotonic clock itself: after a
     /// SIGSTOP the worker may run before the coarse clock ticks.
-    static func refusal(_ worker: Worker) -> StaticString? {
+    static func refusal(_ worker: Worker, asOwner: Bool = true) -> StaticString? {
         let cluster = worker.cluster
+        if asOwner && cluster.returning.holds(now: GossipService.now()) {
+            cluster.counters.returningWriteRefusals.add(1, ordering: .relaxed)
+            return clusterUnavailable
+        }
         guard !cluster.partitionAvailable else { return nil }
         if GossipService.now() < cluster.gossipCounters.writeLeaseUntil.load(ordering: .relaxed) { return nil }
         cluster.counters.minorityWriteRefusals.add(1, ordering: .relaxed)
