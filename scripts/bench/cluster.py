@@ -743,7 +743,9 @@ def replication_report(opts, out, conns_list, thr, lat, header):
           "forward errors, summed over the runs; busy = server CPU / run time (200% = both cores); client = "
           "memcaslap's; others = machine CPU used by other programs just before the run, during = the machine's "
           "CPU during the run used by neither the servers nor memcaslap (this script, kernel threads, other "
-          "programs; 100% = both cores)", file=out)
+          "programs; 100% = both cores); in the last lines, [cpu per op r1/x] = --replicas 1's server CPU per "
+          "op over x's, what the ops/s ratio would be if the servers' CPU per op alone decided it (noise-proof; "
+          "memcaslap shares the cores too, which brings the real ratio closer to 1)", file=out)
     summary = []
     for wname, _, set_share in REPL_WORKLOADS:
         for conns in conns_list:
@@ -795,7 +797,8 @@ def replication_report(opts, out, conns_list, thr, lat, header):
                 if goal is not None and ratio is not None:
                     text += (f" (goal >= {goal:.2f}: met)" if ratio >= goal else
                              f" (goal >= {goal:.2f}: MISSED by {goal - ratio:.2f})")
-                parts.append(text)
+                cpu_ratio = base_cpu / m(name, "cpu_us_per_op") if base_cpu and m(name, "cpu_us_per_op") else None
+                parts.append(text + f" [cpu per op r1/{name} {fmt(cpu_ratio, '.2f')}]")
             ens = m("ensemble", "tps")
             parts.append(f"replicas1/ensemble {fmt(base_tps / ens if base_tps and ens else None, '.2f')}")
             summary.append((wname, conns, f"replication {wname} c{conns}: " + ", ".join(parts), ratios))

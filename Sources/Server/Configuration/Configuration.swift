@@ -72,6 +72,8 @@ public struct Configuration: Sendable, Equatable {
     public var tombstoneTTL: Int = 60_000
     /// Milliseconds a received version may be ahead of this node's wall clock.
     public var maxClockSkew: Int = 1000
+    /// Milliseconds a sync write waits for its backups; 0: `peer_timeout`.
+    public var replicationTimeout: Int = 0
     /// Keys per second re-replicated after a death (background).
     public var repairRate: Int = 20_000
     /// A forwarded request not answered within this many milliseconds fails.

@@ -218,6 +218,14 @@ enum OptionTable {
                        c.replication = mode
                    },
                    render: { $0.replication.rawValue.tomlQuoted }),
+        OptionSpec(long: "replication-timeout", short: nil, arity: .value, shape: .duration,
+                   help: "a backup that has not confirmed a copy in this time makes the write fail (SERVER_ERROR replica unavailable) and its link reconnect (0: peer-timeout)",
+                   apply: { c, v throws(ConfigurationError) in
+                       let ms = try ValueParsing.durationMillis(v, name: "replication-timeout")
+                       guard ms == 0 || ms >= 10 else { throw ConfigurationError("replication-timeout: must be 0 or at least 10ms") }
+                       c.replicationTimeout = ms
+                   },
+                   render: { ValueParsing.formatDuration($0.replicationTimeout) }),
         OptionSpec(long: "partition-policy", short: nil, arity: .value, shape: .string,
                    help: "majority: a node that sees no majority of the members refuses writes; available: both sides of a partition take writes (newest version wins when it heals; see the README for what that can lose)",
                    apply: { c, v throws(ConfigurationError) in

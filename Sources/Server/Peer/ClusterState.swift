@@ -24,6 +24,8 @@ final class ClusterState: Sendable {
     /// Keys per second the repair copies after a death.
     let repairRate: Int
     let peerTimeoutMillis: UInt64
+    /// A copy not confirmed in this time fails its write (`replication_timeout`, at most `peer_timeout`).
+    let replicationTimeoutMillis: UInt64
     /// A link whose handshake is not done this long after the connection is closed.
     let handshakeTimeoutMillis: UInt64
     /// Largest peer frame payload accepted.
@@ -112,6 +114,7 @@ final class ClusterState: Sendable {
         repairRate = c.repairRate
         handshakeTimeoutMillis = max(UInt64(c.peerTimeout), 1000)
         peerTimeoutMillis = UInt64(c.peerTimeout)
+        replicationTimeoutMillis = UInt64(c.replicationTimeout == 0 ? c.peerTimeout : min(c.replicationTimeout, c.peerTimeout))
         if c.maxFrame > 0 && c.maxFrame < c.maxItemSize + 64 * 1024 {
             throw ConfigurationError(
                 "max-frame \(c.maxFrame) is below the item size limit (-I \(c.maxItemSize)) + 64k: a forwarded set of the largest item would not fit")

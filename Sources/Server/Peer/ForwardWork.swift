@@ -186,13 +186,15 @@ final class ForwardWork {
                 self.onDone = nil
                 onDone(self)
             }
+            // The lag: how long the copies took to be confirmed (the client waited that long in
+            // sync mode; in async mode it is how far the backups trail).
+            if let counters = replicationCounters {
+                counters.lastReplicationMillis.store(GossipService.now() &- startedAt, ordering: .relaxed)
+            }
             if async {
                 // Answered when it was applied here; the slot was never the client's.
                 if failures > 0 { replicationCounters?.replicationAsyncFailures.add(UInt64(failures), ordering: .relaxed) }
                 return
-            }
-            if let counters = replicationCounters {
-                counters.lastReplicationMillis.store(GossipService.now() &- startedAt, ordering: .relaxed)
             }
             if failures > 0 {
                 replicationCounters?.replicationFailures.add(1, ordering: .relaxed)

@@ -21,7 +21,11 @@ final class PeerLink: PeerChannelDelegate {
         let work: ForwardWork
         let part: Int
         let sentAt: UInt64
+        let isCopy: Bool
     }
+    /// `replicate` requests in flight: while there are some, the link's deadline is
+    /// `replication_timeout` (when shorter than `peer_timeout`).
+    private var copiesInFlight = 0
 
     /// The peer, as the view named it when the link was made.
     private(set) var peer: NodeAddress
@@ -64,7 +68,8 @@ final class PeerLink: PeerChannelDelegate {
         guard !isFull else { return .full }
         // The peer would refuse it (and close the link with everything in flight on it).
         guard bytes.count <= worker.cluster.maxFrame else { return .unavailable }
-        let id = pending.append(Pending(work: work, part: part, sentAt: now))
+        let id = pending.append(Pending(work: work, part: part, sentAt: now, isCopy: type == .replicate))
+        if type == .replicate { copiesInFlight += 1 }
         if let channel, channel.isReady {
             channel.send(PeerFrameHeader(type: type, requestID: id, epoch: worker.viewEpoch), bytes)
         } else {
@@ -132,6 +137,7 @@ final class PeerLink: PeerChannelDelegate {
                 worker.cluster.counters.unmatchedAnswers.add(1, ordering: .relaxed)
                 return
             }
+            if p.isCopy { copiesInFlight -= 1 }
             p.work.answered(part: p.part, payload)
             wakeWaiters()
         case .answer where header.flags & PeerFrameFlags.notOwner != 0:
@@ -185,10 +191,9 @@ final class PeerLink: PeerChannelDelegate {
         guard let channel, !retired else { return }
         channel.checkHandshake(now: now, limit: worker.cluster.handshakeTimeoutMillis)
         guard self.channel === channel else { return }
-        if let oldest = pending.oldest, now > oldest.sentAt,
-            now - oldest.sentAt > worker.cluster.peerTimeoutMillis
-        {
-            channel.close(reason: "no answer within \(worker.cluster.peerTimeoutMillis) ms")
+        let limit = copiesInFlight > 0 ? worker.cluster.replicationTimeoutMillis : worker.cluster.peerTimeoutMillis
+        if let oldest = pending.oldest, now > oldest.sentAt, now - oldest.sentAt > limit {
+            channel.close(reason: "no answer within \(limit) ms")
             return
         }
         guard channel.isReady else { return }
@@ -208,6 +213,7 @@ final class PeerLink: PeerChannelDelegate {
     private func failAll() {
         // In send order, so a connection's answers stay in order.
         let failed = pending.removeAll()
+        copiesInFlight = 0
         queued.removeAll()
         partial.removeAll()
         partialBytes = 0
