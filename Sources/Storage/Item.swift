@@ -19,7 +19,7 @@ import Darwin
 /// 44 flags      client flags                         (4)
 /// 48 valueLen                                        (4)
 /// 52 keyLen     1...250                              (1)
-/// 53 bits       fetched / stale / token sent / binary key / tombstone (1)
+/// 53 bits       fetched / stale / token sent / binary key / tombstone / copy (1)
 /// 54 origin     node id of the version's issuer      (2)
 /// 56 version    replication version (hybrid logical clock) (8)
 /// 64 key bytes, then value bytes
@@ -50,6 +50,9 @@ struct Item: Equatable {
         static let tokenSent: UInt8 = 4
         static let binaryKey: UInt8 = 8
         static let tombstone: UInt8 = 16
+        /// A copy another node's change put here (a backup copy), until this node changes it
+        /// or is told it owns the key (`Store.markOwned`): for the owned/backup statistics.
+        static let copy: UInt8 = 32
     }
 
     @inline(__always) var hnext: UnsafeMutableRawPointer? {

@@ -50,6 +50,7 @@ extension Store {
                     (item.valuePointer + digits).initializeMemory(
                         as: UInt8.self, repeating: UInt8(ascii: " "), count: item.valueLength - digits)
                 }
+                s.pointee.ownLocked(item)
                 stamp(item)
                 if let ttl = request.newTTL { item.exptime = Expiry.absolute(ttl, now: now, expired: expiredMark) }
                 item.atime = UInt32(clamping: now)

@@ -149,6 +149,9 @@ extension Store {
             stats.spareBytes += s.pointee.spares.bytes
             stats.tombstones += s.pointee.tombstones
             stats.tombstoneBytes += s.pointee.tombstoneBytes
+            stats.copyItems += s.pointee.copyItems
+            stats.copyBytes += s.pointee.copyBytes
+            stats.evictedCopies += s.pointee.evictedCopies
             if let tail = s.pointee.tail { stats.oldestItemAge = max(stats.oldestItemAge, now - Int64(Item(tail).atime)) }
             for c in 1..<SizeClasses.chunkSizes.count {
                 let counters = s.pointee.classes[c]
@@ -197,6 +200,7 @@ extension Store {
             s.pointee.totalItems = 0
             s.pointee.getExpired = 0
             s.pointee.getFlushed = 0
+            s.pointee.evictedCopies = 0
             for c in 0..<SizeClasses.chunkSizes.count { s.pointee.classes[c].resetCounters() }
             unlock(s)
         }

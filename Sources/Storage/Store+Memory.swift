@@ -237,6 +237,7 @@ extension Store {
         if item.exptime != 0 { counters.pointee.evictedNonzero += 1 }
         if !item.has(Item.Bit.fetched) { counters.pointee.evictedUnfetched += 1 }
         if let evictionObserver { evictionObserver(summary(of: item)) }
+        if item.has(Item.Bit.copy) { s.pointee.evictedCopies += 1 }
         s.pointee.unlinkLocked(item, slot: slot)
         return item
     }

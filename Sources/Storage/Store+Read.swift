@@ -64,7 +64,10 @@ extension Store {
                 item.exptime = touch
             }
             // A touch is a change to replicate; the CAS stays, as in memcached.
-            if touch != nil { stamp(item, cas: false) }
+            if touch != nil {
+                s.pointee.ownLocked(item)
+                stamp(item, cas: false)
+            }
         }
         let stale = item.has(Item.Bit.stale)
         if stale && !tokenSentBefore { won = true }
@@ -101,6 +104,7 @@ extension Store {
         let found = lookupLocked(s, hash, key, now: now, cutoff: flushCutoff.load(ordering: .relaxed), garbage: &garbage)
         if let item = found?.item {
             item.exptime = Expiry.absolute(exptime, now: now, expired: expiredMark)
+            s.pointee.ownLocked(item)
             stamp(item, cas: false)
             item.set(Item.Bit.fetched)
             item.atime = UInt32(clamping: now)

@@ -136,6 +136,7 @@ extension Store {
         if incoming.tombstone { fresh.set(Item.Bit.tombstone) }
         if incoming.stale { fresh.set(Item.Bit.stale) }
         if incoming.binaryKey { fresh.set(Item.Bit.binaryKey) }
+        if !incoming.tombstone { fresh.set(Item.Bit.copy) }
 
         var garbage = Garbage()
         lock(s)
@@ -219,6 +220,15 @@ extension Store {
 }
 
 extension Store {
+    /// This node owns `key` now (a death moved it here): its copy counts as owned from now on.
+    public func markOwned(_ key: UnsafeRawBufferPointer) {
+        let hash = KeyHash.hash(key)
+        let s = stripe(stripeIndex(hash))
+        lock(s)
+        if let found = s.pointee.findLocked(hash, key), !found.item.isTombstone { s.pointee.ownLocked(found.item) }
+        unlock(s)
+    }
+
     /// Removes whatever this node holds for `key` (item or tombstone) without counting it as a
     /// delete: a copy this node no longer holds in the ring. Returns whether there was one.
     @discardableResult

@@ -222,6 +222,7 @@ extension Store {
                 if let ttl = request.ttl { item.exptime = Expiry.absolute(ttl, now: now, expired: expiredMark) }
                 item.set(Item.Bit.stale)
                 item.clear(Item.Bit.tokenSent)
+                s.pointee.ownLocked(item)
                 stamp(item)
                 outcome = .deleted
             } else {

@@ -353,6 +353,11 @@ public struct StoreStatistics: Sendable, Equatable {
     /// Deleted keys' tombstones held, and their memory (part of `usedMemory`).
     public var tombstones: Int = 0
     public var tombstoneBytes: Int = 0
+    /// Live items that are copies of other nodes' changes (backups), their memory, and how many
+    /// evicted items were such copies (the rest of `currItems`/`evictions` are owned).
+    public var copyItems: Int = 0
+    public var copyBytes: Int = 0
+    public var evictedCopies: UInt64 = 0
     public var limitMaxbytes: Int = 0
     public var evictions: UInt64 = 0
     public var evictedUnfetched: UInt64 = 0

@@ -49,6 +49,11 @@ struct Stripe {
     /// Tombstones in the chains (not in the LRU, not in the class counters) and their charge.
     var tombstones = 0
     var tombstoneBytes = 0
+    /// Live items that are copies of another node's changes (`Item.Bit.copy`), their charge, and
+    /// how many of the evicted items were such copies.
+    var copyItems = 0
+    var copyBytes = 0
+    var evictedCopies: UInt64 = 0
     var getExpired: UInt64 = 0
     var getFlushed: UInt64 = 0
     /// `SizeClasses.chunkSizes.count` entries.
@@ -109,6 +114,7 @@ struct Stripe {
         lruPushHead(item)
         count += 1
         totalItems += 1
+        countCopy(item, +1)
         let size = item.memcachedSize
         let counters = classes + item.sizeClass
         counters.pointee.items += 1
@@ -122,6 +128,7 @@ struct Stripe {
         item.hnext = nil
         lruRemove(item)
         count -= 1
+        countCopy(item, -1)
         let counters = classes + item.sizeClass
         counters.pointee.items -= 1
         counters.pointee.requestedBytes -= item.memcachedSize
@@ -173,10 +180,24 @@ struct Stripe {
         lruPushHead(new)
         count += 1
         totalItems += 1
+        countCopy(new, +1)
         let counters = classes + new.sizeClass
         counters.pointee.items += 1
         counters.pointee.requestedBytes += new.memcachedSize
         counters.pointee.memory += new.charge
+    }
+
+    @inline(__always) mutating func countCopy(_ item: Item, _ sign: Int) {
+        guard item.has(Item.Bit.copy) else { return }
+        copyItems += sign
+        copyBytes += sign * item.charge
+    }
+
+    /// A linked item becomes this node's own (a change made here, or ownership moved here).
+    @inline(__always) mutating func ownLocked(_ item: Item) {
+        guard item.has(Item.Bit.copy) else { return }
+        countCopy(item, -1)
+        item.clear(Item.Bit.copy)
     }
 
     /// Should the table double? (load factor above 1.5, as memcached grows its table)

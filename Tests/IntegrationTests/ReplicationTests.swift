@@ -50,6 +50,17 @@ extension IntegrationSuite {
             #expect(try client.call("delete r2\r\n") == "DELETED")
             for i in 0..<3 { #expect(try Self.local(cluster, i, "r2") == nil) }
             #expect(try PeerLayerTests.counter(cluster.nodes[0], "replication_failures") == 0)
+            // Every node holds owned items and backup copies, and says which is which.
+            var owned = 0, backups = 0
+            for node in cluster.nodes {
+                let stats = try PeerLayerTests.stats(node)
+                let items = Int(try Stats.read(try node.connect(), "stats")["curr_items"] ?? "") ?? -1
+                let o = Int(stats["owned_items"] ?? "") ?? -1, b = Int(stats["backup_items"] ?? "") ?? -1
+                #expect(o >= 0 && b >= 0 && o + b == items, "\(stats)")
+                owned += o
+                backups += b
+            }
+            #expect(owned == 30 && backups == 30, "owned \(owned), backups \(backups)")
         }
 
         @Test("SIGKILL of an owner: its keys are read from the backup at once, nothing acknowledged is lost, the backup takes writes after the death, and two copies exist again")

@@ -127,6 +127,31 @@ import Testing
         #expect(store.get("k") == nil)
     }
 
+    @Test func copiesAreCountedApartFromOwnedItemsUntilChangedHereOrOwned() {
+        let store = replicatingStore(memory: 1 << 20)
+        #expect(apply(store, "c1", "v", state(clock: now + 1)) == .applied)
+        #expect(apply(store, "c2", "v", state(clock: now + 2)) == .applied)
+        store.set("own", "v")
+        var stats = store.statistics()
+        #expect(stats.currItems == 3 && stats.copyItems == 2 && stats.copyBytes > 0)
+        store.set("c1", "mine now")  // a change made here
+        #expect(store.touch("c2", 100))
+        #expect(store.statistics().copyItems == 0)
+        #expect(apply(store, "c3", "v", state(clock: now + 3)) == .applied)
+        #expect(store.statistics().copyItems == 1)
+        Array("c3".utf8).withUnsafeBytes { store.markOwned($0) }
+        stats = store.statistics()
+        #expect(stats.copyItems == 0 && stats.copyBytes == 0)
+        // Evicted copies are counted as such.
+        let value = String(repeating: "x", count: 1000)
+        for i in 0..<2000 { #expect(apply(store, "e\(i)", value, state(clock: now + 10 + UInt64(i))) == .applied) }
+        stats = store.statistics()
+        let ownedLeft = ["c1", "c2", "c3", "own"].filter { store.debug($0) != nil }.count
+        #expect(stats.evictedCopies > 0 && stats.evictedCopies <= stats.evictions)
+        #expect(stats.evictions - stats.evictedCopies == UInt64(4 - ownedLeft))
+        #expect(stats.copyItems == stats.currItems - ownedLeft)
+    }
+
     @Test func evictionNeverTakesATombstone() {
         let store = replicatingStore(tombstoneTTL: 60, memory: 1 << 20)
         for i in 0..<100 { store.set("dead\(i)", "v") }

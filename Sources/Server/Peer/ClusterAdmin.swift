@@ -14,6 +14,7 @@ enum ClusterAdmin {
         switch command {
         case .stats:
             let c = cluster.counters
+            let store = worker.context.store.statistics()
             let g = cluster.gossipCounters
             let lines: [(String, String)] = [
                 ("node_id", cluster.local.advertise),
@@ -73,7 +74,14 @@ enum ClusterAdmin {
                 ("minority_write_refusals", String(c.minorityWriteRefusals.load(ordering: .relaxed))),
                 ("returning", cluster.returning.holds(now: GossipService.now()) ? "yes" : "no"),
                 ("returning_write_refusals", String(c.returningWriteRefusals.load(ordering: .relaxed))),
-                ("tombstones", String(worker.context.store.statistics().tombstones)),
+                ("owned_items", String(store.currItems - store.copyItems)),
+                ("owned_bytes", String(store.sizeClasses.reduce(0) { $0 + $1.memory } - store.copyBytes)),
+                ("backup_items", String(store.copyItems)),
+                ("backup_bytes", String(store.copyBytes)),
+                ("evictions_owned", String(store.evictions &- store.evictedCopies)),
+                ("evictions_backup", String(store.evictedCopies)),
+                ("tombstones", String(store.tombstones)),
+                ("tombstone_bytes", String(store.tombstoneBytes)),
             ]
             for (name, value) in lines { out.append(string: "STAT \(name) \(value)\r\n") }
             out.append("END\r\n")

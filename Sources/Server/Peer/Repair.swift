@@ -92,6 +92,8 @@ final class Repair: AnswerWaiter {
     /// Ships one key if this node owns it; false when a holder's link is full.
     private func send(_ key: UnsafeRawBufferPointer, _ router: Router) -> Bool {
         let holders = router.holders(of: key)
+        // A backup copy whose key this node now owns counts as owned from now on.
+        if let owner = holders.first, router.ring.isLocal(owner) { worker.context.store.markOwned(key) }
         if fromEveryHolder && !holders.contains(where: router.ring.isLocal) {
             // Not a holder any more (a node came onto the ring and took this place): the
             // holders that stay have every acknowledged version and copy it to the newcomer.
