@@ -1,3 +1,4 @@
+import Cluster
 import Foundation
 import Glibc
 import Testing
@@ -139,6 +140,44 @@ extension IntegrationSuite {
             #expect(try client.call("set f0 0 0 5\r\nafter\r\n") == "STORED")
             let holders = try ClusterProcess.routes(["f0"], via: client)["f0"]!.compactMap { cluster.index(of: $0) }
             for i in holders { #expect(try Self.local(cluster, i, "f0")?.value == "after") }
+        }
+
+        @Test("copies from a node that does not hold the key are refused and counted; a garbled replicate frame closes the link")
+        func forgedCopiesAreNotObeyed() throws {
+            let cluster = try ClusterProcess.start(nodes: 3, extraArguments: Self.fast)
+            defer { cluster.stop() }
+            let client = try cluster.nodes[0].connect()
+            let candidates = (0..<200).map { "g\($0)" }
+            let routes = try ClusterProcess.routes(candidates, via: client)
+            let node3 = cluster.advertise(2)
+            let notHeld = try #require(candidates.first { !routes[$0]!.contains(node3) && routes[$0]!.contains(cluster.advertise(0)) })
+            let held = try #require(candidates.first { routes[$0]!.contains(node3) && routes[$0]!.contains(cluster.advertise(0)) })
+            // A peer that says it is node 3 (a member, so the ring does not change).
+            let peer = try RawPeer(port: cluster.peerPorts[0], identity: try NodeAddress(parsing: "\(node3)@\(cluster.peerPorts[2])"), secret: nil)
+            _ = try peer.handshake(lane: .request)
+            var now = timespec()
+            clock_gettime(CLOCK_REALTIME, &now)
+            let clock = (UInt64(now.tv_sec) * 1000 + UInt64(now.tv_nsec / 1_000_000)) << 16
+            func copy(_ key: String, _ value: String, id: UInt64) throws -> [UInt8] {
+                var writer = ReplicaCodec.begin(count: 1, capacity: 64)
+                let record = ReplicaRecord(clock: clock + id, origin: 9, cas: clock + id, flags: 0, exptime: 0, bits: 0)
+                Array(key.utf8).withUnsafeBytes { k in Array(value.utf8).withUnsafeBytes { v in ReplicaCodec.append(record, key: k, value: v, to: &writer) } }
+                try peer.client.send(peer.wire(PeerFrameHeader(type: .replicate, requestID: id), writer.bytes))
+                return try peer.readFrame(expecting: .replicateAck, id: id)
+            }
+            let fenced = try PeerLayerTests.counter(cluster.nodes[0], "copies_fenced")
+            #expect(try copy(notHeld, "forged", id: 1) == [ReplicaStatus.notHolder.rawValue])
+            #expect(try Self.local(cluster, 0, notHeld) == nil)
+            #expect(try PeerLayerTests.counter(cluster.nodes[0], "copies_fenced") == fenced + 1)
+            // The same peer, for a key node 3 does hold: applied (the rule, not the peer, refused).
+            #expect(try copy(held, "from node 3", id: 2) == [ReplicaStatus.held.rawValue])
+            #expect(try Self.local(cluster, 0, held)?.value == "from node 3")
+            // A garbled payload: the link closes and the error is counted; nothing is applied.
+            let errors = try PeerLayerTests.counter(cluster.nodes[0], "peer_protocol_errors")
+            try peer.client.send(peer.wire(PeerFrameHeader(type: .replicate, requestID: 3), [0, 1, 0, 200, 1]))
+            #expect(peer.closedByNode())
+            #expect(try PeerLayerTests.counter(cluster.nodes[0], "peer_protocol_errors") == errors + 1)
+            #expect(try client.call("set \(notHeld) 0 0 2\r\nok\r\n") == "STORED")
         }
 
         @Test("async replication answers at once and the copy follows")

@@ -72,6 +72,8 @@ public struct Configuration: Sendable, Equatable {
     public var tombstoneTTL: Int = 60_000
     /// Milliseconds a received version may be ahead of this node's wall clock.
     public var maxClockSkew: Int = 1000
+    /// Async: copies in flight per peer link (each worker's); past it a copy is dropped and counted.
+    public var replicationQueue: Int = 4096
     /// Milliseconds a sync write waits for its backups; 0: `peer_timeout`.
     public var replicationTimeout: Int = 0
     /// Keys per second re-replicated after a death (background).

@@ -226,6 +226,10 @@ enum OptionTable {
                        c.replicationTimeout = ms
                    },
                    render: { ValueParsing.formatDuration($0.replicationTimeout) }),
+        OptionSpec(long: "replication-queue", short: nil, arity: .value, shape: .integer,
+                   help: "async: copies in flight to one peer (per worker); past it a copy is dropped and counted (replication_dropped), the client never waits",
+                   apply: { c, v throws(ConfigurationError) in c.replicationQueue = try ValueParsing.integer(v, name: "replication-queue", range: 1...4096) },
+                   render: { String($0.replicationQueue) }),
         OptionSpec(long: "partition-policy", short: nil, arity: .value, shape: .string,
                    help: "majority: a node that sees no majority of the members refuses writes; available: both sides of a partition take writes (newest version wins when it heals; see the README for what that can lose)",
                    apply: { c, v throws(ConfigurationError) in

@@ -26,6 +26,8 @@ final class ClusterState: Sendable {
     let peerTimeoutMillis: UInt64
     /// A copy not confirmed in this time fails its write (`replication_timeout`, at most `peer_timeout`).
     let replicationTimeoutMillis: UInt64
+    /// Async: copies in flight per link before copies are dropped.
+    let replicationQueue: Int
     /// A link whose handshake is not done this long after the connection is closed.
     let handshakeTimeoutMillis: UInt64
     /// Largest peer frame payload accepted.
@@ -114,6 +116,7 @@ final class ClusterState: Sendable {
         repairRate = c.repairRate
         handshakeTimeoutMillis = max(UInt64(c.peerTimeout), 1000)
         peerTimeoutMillis = UInt64(c.peerTimeout)
+        replicationQueue = c.replicationQueue
         replicationTimeoutMillis = UInt64(c.replicationTimeout == 0 ? c.peerTimeout : min(c.replicationTimeout, c.peerTimeout))
         if c.maxFrame > 0 && c.maxFrame < c.maxItemSize + 64 * 1024 {
             throw ConfigurationError(

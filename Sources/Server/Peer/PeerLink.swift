@@ -25,7 +25,7 @@ final class PeerLink: PeerChannelDelegate {
     }
     /// `replicate` requests in flight: while there are some, the link's deadline is
     /// `replication_timeout` (when shorter than `peer_timeout`).
-    private var copiesInFlight = 0
+    private(set) var copiesInFlight = 0
 
     /// The peer, as the view named it when the link was made.
     private(set) var peer: NodeAddress

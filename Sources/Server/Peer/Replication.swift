@@ -48,7 +48,9 @@ enum Replication {
             return .served
         }
         guard router.replicates else { return .local }
-        if let full = fullLink(command, bytes, router, worker) { return .waitForLink(full) }
+        // Sync writes wait for room (backpressure); async ones never wait: their copies are
+        // dropped and counted past `replication_queue`.
+        if !worker.cluster.replicationAsync, let full = fullLink(command, bytes, router, worker) { return .waitForLink(full) }
         run(command, bytes, router, worker, slot: connection.openSlot(), waiter: connection, silent: silent)
         return .served
     }
@@ -105,9 +107,17 @@ enum Replication {
         guard holders.count > 1 else { return }
         guard let payload = encodedState(of: key, worker.context.store) else { return }
         let counters = worker.cluster.counters
+        let async: Bool
+        if case .replicated(_, _, true) = work.kind { async = true } else { async = false }
         for holder in holders where !router.ring.isLocal(holder) {
             work.remaining += 1
-            switch payload.withUnsafeBytes({ worker.link(to: holder).send($0, type: .replicate, work: work, part: 0) }) {
+            let link = worker.link(to: holder)
+            if async && link.copiesInFlight >= worker.cluster.replicationQueue {
+                counters.replicationDropped.add(1, ordering: .relaxed)
+                work.failed(part: 0, counters: counters)
+                continue
+            }
+            switch payload.withUnsafeBytes({ link.send($0, type: .replicate, work: work, part: 0) }) {
             case .sent:
                 counters.copiesSent.add(1, ordering: .relaxed)
             case .full:
