@@ -121,15 +121,29 @@ extension Store {
     /// key's current item so stale data does not persist.
     private func failStore(_ key: UnsafeRawBufferPointer, hash: UInt64, drop: Bool, sizeClass: Int, countOOM: Bool) {
         let s = stripe(stripeIndex(hash))
+        let now = currentTime
+        // In a cluster the dropped item leaves a tombstone, so its backups drop it too.
+        let tombstone = drop && tombstoneTTL > 0
+            ? newItem(key: key, valueLength: 0, flags: 0, exptime: UInt32(clamping: now + tombstoneTTL),
+                      now: UInt32(clamping: now), preferring: stripeIndex(hash))
+            : nil
         var garbage = Garbage()
         lock(s)
         let counters = s.pointee.classes + sizeClass
         counters.pointee.setCommands += 1
         if countOOM { counters.pointee.outOfMemory += 1 }
+        var used = false
         if drop, let found = s.pointee.findLocked(hash, key), !found.item.isTombstone {
             s.pointee.unlinkLocked(found.item, slot: found.slot)
             garbage.push(found.item)
+            if let tombstone {
+                tombstone.set(Item.Bit.tombstone)
+                stamp(tombstone, cas: false)
+                s.pointee.linkTombstoneLocked(tombstone, hash: hash)
+                used = true
+            }
         }
+        if let tombstone, !used { garbage.push(tombstone) }
         unlock(s, releasing: garbage)
     }
 

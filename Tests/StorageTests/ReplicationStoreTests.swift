@@ -75,6 +75,16 @@ import Testing
         #expect(exported(store, "k") == nil)
     }
 
+    @Test func aStoreRefusedAsTooLargeDropsTheOldItemWithATombstone() throws {
+        let store = Store(
+            config: StorageConfig(memoryLimit: 64 << 20, maxItemSize: 1024, stripes: 4, tombstoneTTL: 60),
+            nowSeconds: epoch, nowMillis: UInt64(epoch) * 1000)
+        store.set("k", "small")
+        #expect(store.set("k", String(repeating: "x", count: 2000)) == .tooLarge)
+        #expect(store.get("k") == nil)
+        #expect(try #require(exported(store, "k")).state.tombstone)
+    }
+
     @Test func aStandaloneStoreKeepsNoTombstones() {
         let store = replicatingStore(tombstoneTTL: 0)
         store.set("k", "v")

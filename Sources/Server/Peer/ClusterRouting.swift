@@ -48,7 +48,19 @@ enum ClusterRouting {
     /// the key's current item, and when another node owns the key, that node must drop it.
     static func staleKeyRejected(_ stale: StaleKey, _ bytes: UnsafeRawBufferPointer, _ router: Router, _ connection: Connection) {
         let keyText = UnsafeRawBufferPointer(rebasing: bytes[stale.key.start..<stale.key.end])
-        guard let owner = router.owner(ofKey: stale.key, base64: stale.base64, bytes), case .remote(let node) = owner else { return }
+        guard let owner = router.owner(ofKey: stale.key, base64: stale.base64, bytes) else { return }
+        guard case .remote(let node) = owner else {
+            // Dropped here, its owner: the backups drop it too (its tombstone goes to them).
+            guard router.replicates else { return }
+            let work = ForwardWork(kind: .replicated(localAnswer: [], silentOnFailure: true, async: true), parts: 1,
+                                   slot: AnswerSlot(), connection: connection)
+            var flags = MetaFlags()
+            if stale.base64 { flags.insert(UInt8(ascii: "b")) }
+            let command = Command.metaDelete(MetaCommand(key: stale.key, flags: flags))
+            Replication.forEachKey(command, bytes) { key in Replication.ship(key, router, connection.worker, work) }
+            work.partDone()
+            return
+        }
         var request: [UInt8] = stale.base64 ? Array("md ".utf8) : Array("delete ".utf8)
         request += keyText
         request += Array((stale.base64 ? " b q\r\n" : " noreply\r\n").utf8)

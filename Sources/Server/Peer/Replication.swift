@@ -101,7 +101,6 @@ enum Replication {
     }
 
     /// Sends the key's current state here to every other holder of the key, as parts of `work`.
-    /// Nothing to send when this node holds nothing for the key (the write changed nothing).
     static func ship(_ key: UnsafeRawBufferPointer, _ router: Router, _ worker: Worker, _ work: ForwardWork) {
         let holders = router.holders(of: key)
         guard holders.count > 1 else { return }
@@ -129,7 +128,8 @@ enum Replication {
         }
     }
 
-    /// The key's state here as a one-record `replicate` payload, or nil.
+    /// The key's state here as a one-record `replicate` payload, or nil when nothing is held (the
+    /// write changed nothing: a miss; a refused store that dropped the item left a tombstone).
     static func encodedState(of key: UnsafeRawBufferPointer, _ store: Store) -> [UInt8]? {
         store.export(key) { state, value in
             var bits: UInt8 = 0
