@@ -64,4 +64,16 @@ import Testing
         #expect(!ids.values.contains(0))
         #expect(NodeIDs.assign(identities.reversed()) == ids)
     }
+
+    @Test func fencingRefusesNonHoldersAndStaleEpochs() throws {
+        let ring = try KetamaRing(nodes: ["127.0.0.1:1", "127.0.0.1:2", "127.0.0.1:3"].map { try NodeAddress(parsing: $0) }, local: nil)
+        let key = Array("some key".utf8)
+        let holders = key.withUnsafeBytes { ring.replicas(of: $0, count: 2) }
+        let outsider = try #require((0..<3).map(NodeIndex.init).first { !holders.contains($0) })
+        #expect(ReplicaFence.refusal(sender: holders[0], holders: holders, senderEpoch: 4, ownEpoch: 4) == nil)
+        #expect(ReplicaFence.refusal(sender: holders[1], holders: holders, senderEpoch: 5, ownEpoch: 4) == nil)
+        #expect(ReplicaFence.refusal(sender: outsider, holders: holders, senderEpoch: 4, ownEpoch: 4) == .notHolder)
+        #expect(ReplicaFence.refusal(sender: nil, holders: holders, senderEpoch: 4, ownEpoch: 4) == .notHolder)
+        #expect(ReplicaFence.refusal(sender: holders[0], holders: holders, senderEpoch: 3, ownEpoch: 4) == .staleEpoch)
+    }
 }

@@ -145,3 +145,15 @@ public enum ReplicaCodec {
         return statuses
     }
 }
+
+/// Fencing: whether a holder applies a copy from `sender`. Only a node that holds the key in the
+/// receiver's view (`holders`, owner first) may send one, and only from a membership epoch not
+/// older than the receiver's: a node with a stale view (an old owner that has not heard of a
+/// ring change) cannot overwrite. nil: apply it.
+public enum ReplicaFence {
+    public static func refusal(sender: NodeIndex?, holders: ReplicaSet, senderEpoch: UInt64, ownEpoch: UInt64) -> ReplicaStatus? {
+        if senderEpoch < ownEpoch { return .staleEpoch }
+        guard let sender, holders.contains(sender) else { return .notHolder }
+        return nil
+    }
+}

@@ -176,18 +176,14 @@ enum Replication {
         var statuses: [ReplicaStatus] = []
         let router = worker.router
         let senderIndex = router?.ring.index(of: sender)
-        let staleEpoch = epoch < worker.viewEpoch
+        let ownEpoch = worker.viewEpoch
         let store = worker.context.store
         do throws(ReplicaCodec.Malformed) {
             try ReplicaCodec.decode(payload) { record, key, value in
-                if staleEpoch {
+                let holders = router?.holders(of: key) ?? ReplicaSet()
+                if let refusal = ReplicaFence.refusal(sender: senderIndex, holders: holders, senderEpoch: epoch, ownEpoch: ownEpoch) {
                     counters.copiesFenced.add(1, ordering: .relaxed)
-                    statuses.append(.staleEpoch)
-                    return
-                }
-                guard let router, let senderIndex, router.holders(of: key).contains(senderIndex) else {
-                    counters.copiesFenced.add(1, ordering: .relaxed)
-                    statuses.append(.notHolder)
+                    statuses.append(refusal)
                     return
                 }
                 let state = ItemState(
