@@ -732,20 +732,38 @@ def replication_latency(opts, log_dir, exe):
     return results
 
 
+def paired(runs, name, value):
+    """value(r1_run, x_run) for every round that has both, --replicas 1's run and `name`'s."""
+    base = {r["round"]: r for r in runs["replicas1"]}
+    out = []
+    for r in runs[name]:
+        b = base.get(r["round"])
+        if b is not None:
+            v = value(b, r)
+            if v is not None:
+                out.append(v)
+    return out
+
+
 def replication_report(opts, out, conns_list, thr, lat, header):
+    """The tables of part 3. The machine's speed drifts in steps (a whole run, even a whole round, can
+    cost 30% more CPU per op than the next with no other program running), so the comparisons with
+    --replicas 1 are taken round by round, each configuration against --replicas 1 of the same round,
+    and the median of those is the figure (x r1, +cpu/set, the goals); the ratio of the medians is
+    shown beside it."""
     med = common.median
     print(header, file=out)
-    print("ops/s = sum of the memcaslap TPS; x r1 = ops/s over --replicas 1 (ratio of the medians; per round: "
-          "the same round's runs); avg = ops-weighted memcaslap mean latency of all commands, set = of sets, "
-          "max = largest (us); cpu = utime+stime of all server processes per op, split into user and sys; "
-          "+cpu/set = (cpu - cpu of --replicas 1) / share of sets; copies/set = copies_sent / sets (stats "
-          "cluster); trouble = replication failures + async failures + dropped copies + majority refusals + "
-          "forward errors, summed over the runs; busy = server CPU / run time (200% = both cores); client = "
-          "memcaslap's; others = machine CPU used by other programs just before the run, during = the machine's "
-          "CPU during the run used by neither the servers nor memcaslap (this script, kernel threads, other "
-          "programs; 100% = both cores); in the last lines, [cpu per op r1/x] = --replicas 1's server CPU per "
-          "op over x's, what the ops/s ratio would be if the servers' CPU per op alone decided it (noise-proof; "
-          "memcaslap shares the cores too, which brings the real ratio closer to 1)", file=out)
+    print("ops/s = sum of the memcaslap TPS; x r1 = ops/s over --replicas 1's of the same round, median over the "
+          "rounds; avg = ops-weighted memcaslap mean latency of all commands, set = of sets, max = largest (us); "
+          "cpu = utime+stime of all server processes per op, split into user and sys; +cpu/set = (cpu - cpu of "
+          "--replicas 1 in the same round) / share of sets, median over the rounds; copies/set = copies_sent / "
+          "sets (stats cluster); trouble = replication failures + async failures + dropped copies + majority "
+          "refusals + forward errors, summed over the runs; busy = server CPU / run time (200% = both cores); "
+          "client = memcaslap's; others = machine CPU used by other programs just before the run, during = the "
+          "machine's CPU during the run used by neither the servers nor memcaslap (this script, kernel threads, "
+          "other programs; 100% = both cores); in the last lines, cpu r1/x = --replicas 1's server CPU per op "
+          "over x's in the same round, median: what x r1 would be if the servers' CPU per op alone decided it "
+          "(memcaslap shares the cores too, which brings the real ratio closer to 1)", file=out)
     summary = []
     for wname, _, set_share in REPL_WORKLOADS:
         for conns in conns_list:
@@ -753,7 +771,16 @@ def replication_report(opts, out, conns_list, thr, lat, header):
 
             def m(name, key):
                 return med([r.get(key) for r in runs[name]])
-            base_tps, base_cpu = m("replicas1", "tps"), m("replicas1", "cpu_us_per_op")
+
+            def tps_ratio(b, r):
+                return r["tps"] / b["tps"] if b["tps"] else None
+
+            def cpu_ratio(b, r):
+                return b["cpu_us_per_op"] / r["cpu_us_per_op"] if b.get("cpu_us_per_op") and r.get("cpu_us_per_op") else None
+
+            def added_cpu(b, r):
+                return ((r["cpu_us_per_op"] - b["cpu_us_per_op"]) / set_share
+                        if b.get("cpu_us_per_op") is not None and r.get("cpu_us_per_op") is not None else None)
             print(f"workload {wname}, {conns} connections:", file=out)
             h = (f"{'config':<10} | {'ops/s':>7} {'x r1':>5} | {'avg':>4} {'set':>4} {'max':>6} (us) | {'cpu':>5} "
                  f"{'user':>5} {'sys':>5} {'+cpu/set':>8} (us) | {'copies/set':>10} {'trouble':>7} | {'fwd':>4} | "
@@ -762,15 +789,15 @@ def replication_report(opts, out, conns_list, thr, lat, header):
             print("-" * len(h), file=out)
             for name, extra in REPL_CONFIGS:
                 rs = runs[name]
-                tps, cpu = m(name, "tps"), m(name, "cpu_us_per_op")
-                ratio = tps / base_tps if tps and base_tps else None
-                added = (cpu - base_cpu) / set_share if name != "ensemble" and cpu is not None and base_cpu else None
+                ratio = med(paired(runs, name, tps_ratio))
+                added = med(paired(runs, name, added_cpu)) if name != "ensemble" else None
                 reps = [r["repl"] for r in rs if r.get("repl") is not None]
                 copies = med([r["repl"]["copies_sent"] / max(r["sets"], 1) for r in rs if r.get("repl") is not None])
                 trouble = sum(rp[k] for rp in reps for k in REPL_TROUBLE) if reps else None
-                line = (f"{name:<10} | {fmt(tps, '7.0f')} {fmt(ratio, '5.2f')} | {fmt(m(name, 'lat_avg'), '4.0f')} "
+                line = (f"{name:<10} | {fmt(m(name, 'tps'), '7.0f')} {fmt(ratio, '5.2f')} | {fmt(m(name, 'lat_avg'), '4.0f')} "
                         f"{fmt(m(name, 'set_lat_avg'), '4.0f')} {fmt(m(name, 'lat_max'), '6.0f')}      | "
-                        f"{fmt(cpu, '5.2f')} {fmt(m(name, 'user_us_per_op'), '5.2f')} {fmt(m(name, 'sys_us_per_op'), '5.2f')} "
+                        f"{fmt(m(name, 'cpu_us_per_op'), '5.2f')} {fmt(m(name, 'user_us_per_op'), '5.2f')} "
+                        f"{fmt(m(name, 'sys_us_per_op'), '5.2f')} "
                         f"{fmt(added, '+8.2f') if added is not None else '-'.rjust(8)}      | {fmt(copies, '10.2f')} "
                         f"{fmt(trouble, '7d')} | {pct(m(name, 'forwarded_share'), 4)} | {pct(m(name, 'server_busy'), 5)} "
                         f"{pct(m(name, 'client_busy'), 6)} {pct(m(name, 'background'), 6)} "
@@ -781,12 +808,15 @@ def replication_report(opts, out, conns_list, thr, lat, header):
                 print(line, file=out)
             print("      runs (ops/s): " + " | ".join(f"{name} " + " ".join(str(r["tps"]) for r in runs[name])
                                                       for name, _ in REPL_CONFIGS), file=out)
+            print("      runs (cpu us/op): " + " | ".join(f"{name} " + " ".join(fmt(r.get("cpu_us_per_op"), ".2f")
+                                                                           for r in runs[name])
+                                                          for name, _ in REPL_CONFIGS), file=out)
             ratios = {}
             for name in ("sync", "async", "ensemble"):
-                base_by_round = {r["round"]: r["tps"] for r in runs["replicas1"]}
-                per_round = [r["tps"] / base_by_round[r["round"]] for r in runs[name] if r["round"] in base_by_round]
+                per_round = paired(runs, name, tps_ratio)
                 b, t = m("replicas1", "tps"), m(name, "tps")
-                ratios[name] = (t / b if t and b else None, per_round)
+                ratios[name] = (med(per_round), per_round, t / b if t and b else None,
+                                med(paired(runs, name, cpu_ratio)))
             print("      per round x r1: " + " | ".join(f"{name} " + " ".join(f"{x:.2f}" for x in ratios[name][1])
                                                        for name in ("sync", "async", "ensemble")), file=out)
             parts = []
@@ -797,10 +827,10 @@ def replication_report(opts, out, conns_list, thr, lat, header):
                 if goal is not None and ratio is not None:
                     text += (f" (goal >= {goal:.2f}: met)" if ratio >= goal else
                              f" (goal >= {goal:.2f}: MISSED by {goal - ratio:.2f})")
-                cpu_ratio = base_cpu / m(name, "cpu_us_per_op") if base_cpu and m(name, "cpu_us_per_op") else None
-                parts.append(text + f" [cpu per op r1/{name} {fmt(cpu_ratio, '.2f')}]")
-            ens = m("ensemble", "tps")
-            parts.append(f"replicas1/ensemble {fmt(base_tps / ens if base_tps and ens else None, '.2f')}")
+                parts.append(text + f" [ratio of the medians {fmt(ratios[name][2], '.2f')}; cpu r1/{name} "
+                                    f"{fmt(ratios[name][3], '.2f')}]")
+            ens = ratios["ensemble"][0]
+            parts.append(f"replicas1/ensemble {fmt(1 / ens if ens else None, '.2f')}")
             summary.append((wname, conns, f"replication {wname} c{conns}: " + ", ".join(parts), ratios))
     noisy = sum(1 for rs in thr.values() for r in rs if r["background"] > 0.25)
     if noisy:
@@ -851,25 +881,44 @@ def replication_report(opts, out, conns_list, thr, lat, header):
     return summary
 
 
+def replication_header(opts, load_start, waited, took):
+    nc_version = subprocess.run([opts.nutcracker, "--version"], capture_output=True, text=True)
+    nc_version = (nc_version.stdout + nc_version.stderr).strip().splitlines()[0].replace("This is ", "")
+    return (f"replication: 3 x ringcached -t {opts.threads} -m {opts.memory} ({opts.ringcached}) as replicas1 "
+            f"(--replicas 1), sync (--replicas 2 --replication sync), async (--replicas 2 --replication async), "
+            f"and {nc_version} (hash md5, distribution ketama) + 3 x memcached 1.6.18 -t {opts.threads} -m "
+            f"{opts.memory} as ensemble; {PROCS} memcaslap -T 1 at once (ringcached: one per node; ensemble: all on "
+            f"nutcracker), {opts.duration}s per run, fresh servers per run, order rotated every round, median of "
+            f"{opts.rounds} round(s); unpinned (7-8 processes on {os.cpu_count()} CPUs)\n"
+            f"load average at start: {load_start}; waited for another benchmark: {'yes' if waited else 'no'}; "
+            f"wait-quiet {opts.wait_quiet:g}s; took {took}")
+
+
 def replication_compare(opts, log_dir, conns_list, started, load_start, waited):
     thr = replication_throughput(opts, log_dir, conns_list)
     lat = replication_latency(opts, log_dir, build_hopload(log_dir)) if not opts.no_latency else {}
+    header = replication_header(opts, load_start, waited, f"{time.time() - started:.0f}s")
     if opts.json:
         with open(opts.json, "w") as f:
             json.dump({"runs": {f"{w}|{c}|{n}": v for (w, c, n), v in thr.items()},
                        "set_latency": {f"{n}|{k}": v for (n, k), v in lat.items()},
-                       "options": vars(opts)}, f, indent=1)
-    nc_version = subprocess.run([opts.nutcracker, "--version"], capture_output=True, text=True)
-    nc_version = (nc_version.stdout + nc_version.stderr).strip().splitlines()[0].replace("This is ", "")
-    header = (f"replication: 3 x ringcached -t {opts.threads} -m {opts.memory} ({opts.ringcached}) as replicas1 "
-              f"(--replicas 1), sync (--replicas 2 --replication sync), async (--replicas 2 --replication async), "
-              f"and {nc_version} (hash md5, distribution ketama) + 3 x memcached 1.6.18 -t {opts.threads} -m "
-              f"{opts.memory} as ensemble; {PROCS} memcaslap -T 1 at once (ringcached: one per node; ensemble: all on "
-              f"nutcracker), {opts.duration}s per run, fresh servers per run, order rotated every round, median of "
-              f"{opts.rounds} round(s); unpinned (7-8 processes on {os.cpu_count()} CPUs)\n"
-              f"load average at start: {load_start}; waited for another benchmark: {'yes' if waited else 'no'}; "
-              f"wait-quiet {opts.wait_quiet:g}s; took {time.time() - started:.0f}s")
+                       "options": vars(opts), "header": header}, f, indent=1)
     replication_report(opts, sys.stdout, conns_list, thr, lat, header)
+
+
+def replication_report_from(path):
+    """Prints part 3's tables again from the --json file of an earlier run (with this script's report)."""
+    with open(path) as f:
+        data = json.load(f)
+    saved = argparse.Namespace(**data["options"])
+    thr = {}
+    for key, runs in data["runs"].items():
+        w, c, n = key.split("|")
+        thr[(w, int(c), n)] = runs
+    lat = {tuple(key.split("|")): runs for key, runs in data.get("set_latency", {}).items()}
+    conns_list = sorted({c for _, c, _ in thr})
+    header = data.get("header") or replication_header(saved, "not recorded", False, "not recorded")
+    replication_report(saved, sys.stdout, conns_list, thr, lat, f"(printed again from {path})\n{header}")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -916,6 +965,8 @@ def main():
     p.add_argument("--lat-keys", type=int, default=1000, help="--replication-compare: keys per side in the "
                    "set-latency test; default 1000")
     p.add_argument("--no-latency", action="store_true", help="--replication-compare: skip the set-latency test")
+    p.add_argument("--report-from", metavar="JSON", help="print --replication-compare's tables again from the --json "
+                   "file of an earlier run, and exit (nothing is started)")
     p.add_argument("--idle-seconds", type=float, default=30,
                    help="if another memcaslap runs, wait until none has run for this long; default 30")
     p.add_argument("--max-wait", type=float, default=300, help="give up waiting after this long; default 300")
@@ -930,6 +981,9 @@ def main():
     opts, unknown = p.parse_known_args()
     if unknown:
         p.error(f"unknown arguments for --cluster: {' '.join(unknown)}")
+    if opts.report_from:
+        replication_report_from(opts.report_from)
+        return
     if opts.rounds is None:
         opts.rounds = 1 if opts.quick else 5
     if opts.hop_rounds is None:
