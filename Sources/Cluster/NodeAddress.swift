@@ -25,6 +25,9 @@ public struct NodeAddress: Sendable, Hashable, Comparable, CustomStringConvertib
     public let host: String
     public let port: UInt16
     public let peerPort: UInt16
+    /// `host:port` (`[v6]:port`): the node's identity. Kept, not built per use: identities are
+    /// compared on hot paths (a copy's sender, links by identity).
+    public let advertise: String
 
     /// Validates `host` (no brackets) and the ports. `peerPort` nil means `port + 10000`.
     public init(host: String, port: UInt16, peerPort: UInt16? = nil) throws(ClusterError) {
@@ -32,6 +35,7 @@ public struct NodeAddress: Sendable, Hashable, Comparable, CustomStringConvertib
         guard port > 0 else { throw ClusterError(.badAddress, "port 0 is not a valid port for \(host)") }
         self.host = host
         self.port = port
+        self.advertise = NodeAddress.identity(host: host, port: port)
         if let peerPort {
             guard peerPort > 0 else { throw ClusterError(.badAddress, "peer port 0 is not a valid port for \(host)") }
             self.peerPort = peerPort
@@ -67,6 +71,7 @@ public struct NodeAddress: Sendable, Hashable, Comparable, CustomStringConvertib
         try NodeAddress.checkHost(host, bracketed: bracketed, whole: text)
         self.host = host
         self.port = port
+        self.advertise = NodeAddress.identity(host: host, port: port)
         if let peerPort {
             self.peerPort = peerPort
         } else {
@@ -101,13 +106,14 @@ public struct NodeAddress: Sendable, Hashable, Comparable, CustomStringConvertib
         }
     }
 
-    public var isIPv6: Bool { host.contains(":") }
+    public var isIPv6: Bool { host.utf8.contains(UInt8(ascii: ":")) }
+
+    static func identity(host: String, port: UInt16) -> String {
+        host.utf8.contains(UInt8(ascii: ":")) ? "[\(host)]:\(port)" : "\(host):\(port)"
+    }
 
     /// The host as it is written before `:port`: IPv6 in brackets.
     public var hostInAddress: String { isIPv6 ? "[\(host)]" : host }
-
-    /// The node's identity: `host:port` (IPv6 in brackets).
-    public var advertise: String { "\(hostInAddress):\(port)" }
 
     /// Where peers connect: `host:peerport` (IPv6 in brackets).
     public var peerEndpoint: String { "\(hostInAddress):\(peerPort)" }

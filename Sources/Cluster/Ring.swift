@@ -153,7 +153,7 @@ public final class Ring<Hashing: RingHashing>: @unchecked Sendable {
 
     /// The index of the node whose identity (`advertise`) matches, if it is on the ring.
     public func index(of address: NodeAddress) -> NodeIndex? {
-        nodes.firstIndex(where: { $0.advertise == address.advertise }).map(NodeIndex.init)
+        nodes.firstIndex(where: { $0.port == address.port && $0.host == address.host }).map(NodeIndex.init)
     }
 
     /// Whether `index` is this node.

@@ -27,12 +27,13 @@ enum Replication {
     /// SIGSTOP the worker may run before the coarse clock ticks.
     static func refusal(_ worker: Worker, asOwner: Bool = true) -> StaticString? {
         let cluster = worker.cluster
-        if asOwner && cluster.returning.holds(now: GossipService.now()) {
+        let now = GossipService.now()
+        if asOwner && cluster.returning.holds(now: now) {
             cluster.counters.returningWriteRefusals.add(1, ordering: .relaxed)
             return clusterUnavailable
         }
         guard !cluster.partitionAvailable else { return nil }
-        if GossipService.now() < cluster.gossipCounters.writeLeaseUntil.load(ordering: .relaxed) { return nil }
+        if now < cluster.gossipCounters.writeLeaseUntil.load(ordering: .relaxed) { return nil }
         cluster.counters.minorityWriteRefusals.add(1, ordering: .relaxed)
         return clusterUnavailable
     }
