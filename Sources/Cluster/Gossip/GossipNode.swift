@@ -252,7 +252,9 @@ public struct GossipNode: Sendable {
         let news = selfNews
         members[local.advertise] = KnownMember(news: news, changedAt: now)
         var actions: [GossipAction] = [.changed(MemberChange(news: news, previous: .alive, restarted: false))]
-        for m in members.values where m.news.identity != local.advertise && (m.state == .alive || m.state == .suspect) {
+        // In address order (a dictionary's order differs between instances).
+        for m in members.values.sorted(by: { $0.news.address < $1.news.address })
+        where m.news.identity != local.advertise && (m.state == .alive || m.state == .suspect) {
             actions.append(.send(to: m.news.address, packet(.gossip, news: [news])))
         }
         return actions
