@@ -52,6 +52,14 @@ extension Store {
     /// once the whole table has been walked. Takes one stripe lock at a time; items written
     /// while a dump runs may or may not be listed, as in memcached's crawler.
     public func dumpItems(from cursor: inout DumpCursor, budget: Int, _ body: (borrowing ItemSummary) -> Void) -> Bool {
+        walkLive(from: &cursor, budget: budget, tombstones: false) { body(summary(of: $0)) }
+    }
+
+    /// The table walk behind `dumpItems` and `forEachKey`: every live entry (not expired, not
+    /// flushed; tombstones only with `tombstones`) to `body` under its stripe's lock, about
+    /// `budget` of them from `cursor` (a bucket is never split), one stripe lock at a time.
+    /// Returns false once the whole table has been walked.
+    func walkLive(from cursor: inout DumpCursor, budget: Int, tombstones: Bool, _ body: (Item) -> Void) -> Bool {
         let now = currentTime
         let cutoff = flushCutoff.load(ordering: .relaxed)
         var handed = 0
@@ -63,8 +71,8 @@ extension Store {
                 while let r = raw {
                     let item = Item(r)
                     raw = item.hnext
-                    guard !item.isTombstone, deadness(item, now: now, cutoff: cutoff) == .live else { continue }
-                    body(summary(of: item))
+                    guard tombstones || !item.isTombstone, deadness(item, now: now, cutoff: cutoff) == .live else { continue }
+                    body(item)
                     handed += 1
                 }
                 cursor.bucket += 1

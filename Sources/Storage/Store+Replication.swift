@@ -179,31 +179,7 @@ extension Store {
     /// (a bucket is never split). Returns false once the whole table has been walked. For the
     /// repair that copies keys again after a death; one stripe lock at a time.
     public func forEachKey(from cursor: inout DumpCursor, budget: Int, _ body: (UnsafeRawBufferPointer) -> Void) -> Bool {
-        let now = currentTime
-        let cutoff = flushCutoff.load(ordering: .relaxed)
-        var handed = 0
-        while cursor.stripe < stripeCount {
-            let s = stripe(cursor.stripe)
-            lock(s)
-            while cursor.bucket < s.pointee.bucketCount && handed < budget {
-                var raw = (s.pointee.buckets + cursor.bucket * Stripe.pointerSize).load(as: UnsafeMutableRawPointer?.self)
-                while let r = raw {
-                    let item = Item(r)
-                    raw = item.hnext
-                    guard deadness(item, now: now, cutoff: cutoff) == .live else { continue }
-                    body(item.key)
-                    handed += 1
-                }
-                cursor.bucket += 1
-            }
-            let finished = cursor.bucket >= s.pointee.bucketCount
-            unlock(s)
-            if !finished { return true }
-            cursor.stripe += 1
-            cursor.bucket = 0
-            if handed >= budget { return cursor.stripe < stripeCount }
-        }
-        return false
+        walkLive(from: &cursor, budget: budget, tombstones: true) { body($0.key) }
     }
 
     /// Live items and tombstones held (what a full walk hands out, roughly).
