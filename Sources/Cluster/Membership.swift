@@ -9,11 +9,20 @@ public enum MemberState: String, Sendable, CaseIterable {
     case dead
     /// Left on purpose (SIGTERM); off the ring.
     case left
-    /// Receiving the data it will own; not on the ring yet.
+    /// Receiving the data it will own; not on the ring yet (the re-sync issue's join: every
+    /// write for the ranges it will hold is also copied to it, and the others transfer what
+    /// they hold, before the ring switches to include it).
     case joining
+    /// Handing what it owns or backs up to the members that take it over (SIGTERM); still on
+    /// the ring, serving and replicating, until the ring switches without it.
+    case leaving
 
     /// Whether a member in this state owns keys.
-    public var isOnRing: Bool { self == .alive || self == .suspect }
+    public var isOnRing: Bool { self == .alive || self == .suspect || self == .leaving }
+
+    /// Whether a member in this state answers probes and takes part in gossip: alive, or moving
+    /// onto or off the ring.
+    public var isLive: Bool { self == .alive || self == .joining || self == .leaving }
 }
 
 /// One member: its addresses, its state and the incarnation number that orders news about it.
@@ -80,8 +89,15 @@ public struct Membership: Sendable {
         members.first(where: { $0.address.advertise == address.advertise })
     }
 
-    /// The addresses of the members that own keys (alive or suspect), sorted.
+    /// The addresses of the members that own keys (alive, suspect or leaving), sorted.
     public var ringNodes: [NodeAddress] { members.filter(\.holdsKeys).map(\.address) }
+
+    /// While members join or leave: the ring nodes once the moves are done (the joining members
+    /// added, the leaving ones taken away), sorted; nil when nothing moves.
+    public var futureRingNodes: [NodeAddress]? {
+        guard members.contains(where: { $0.state == .joining || $0.state == .leaving }) else { return nil }
+        return members.filter { ($0.holdsKeys && $0.state != .leaving) || $0.state == .joining }.map(\.address)
+    }
 
     /// The ring of the members that own keys, seen from this node.
     public func makeRing<Hashing: RingHashing>(hashing: Hashing) -> Ring<Hashing> {
@@ -180,7 +196,7 @@ public struct Membership: Sendable {
     static func rank(_ state: MemberState) -> Int {
         switch state {
         case .joining: return 0
-        case .alive: return 1
+        case .alive, .leaving: return 1
         case .suspect: return 2
         case .dead, .left: return 3
         }
@@ -197,6 +213,9 @@ public final class ClusterView: Sendable {
     public let ring: KetamaRing
     /// Every member's node id (`NodeIDs`), by identity.
     public let nodeIDs: [String: UInt16]
+    /// While members join or leave: the ring once they have (see `Membership.futureRingNodes`).
+    /// Writes are copied to the holders of both rings, and transfers fill the new holders.
+    public let futureRing: KetamaRing?
 
     public init(_ membership: Membership) {
         epoch = membership.epoch
@@ -204,7 +223,18 @@ public final class ClusterView: Sendable {
         members = membership.members
         ring = membership.makeRing()
         nodeIDs = NodeIDs.assign(membership.members.map(\.address.advertise))
+        // Distinct by construction, as the ring's nodes are.
+        futureRing = membership.futureRingNodes.map { nodes in
+            do {
+                return try KetamaRing(nodes: nodes, local: membership.local)
+            } catch {
+                preconditionFailure("membership holds conflicting nodes: \(error)")
+            }
+        }
     }
+
+    /// The members moving onto or off the ring.
+    public var moving: [Member] { members.filter { $0.state == .joining || $0.state == .leaving } }
 
     /// This node's id in the versions it issues.
     public var localNodeID: UInt16 { nodeIDs[local.advertise] ?? NodeIDs.hash(local.advertise) }

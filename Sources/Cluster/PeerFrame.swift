@@ -47,8 +47,10 @@ public enum PeerFrameType: UInt8, Sendable, CaseIterable {
     /// Copies of items or tombstones with their versions (`ReplicaCodec`), and their statuses.
     case replicate = 16
     case replicateAck = 17
-    // Reserved for what comes next: transfer to a joining node, anti-entropy.
-    case transfer = 18
+    /// The sender's transfer pass for a move (join or leave) is done (request lane; payload: the
+    /// move's digest, `current ring digest>future ring digest`, UTF-8; answered empty).
+    case transferDone = 18
+    // Reserved for what comes next: anti-entropy.
     case transferAck = 19
     case digest = 20
     case digestAck = 21

@@ -287,6 +287,7 @@ extension MemberState {
         case .dead: return 2
         case .left: return 3
         case .joining: return 4
+        case .leaving: return 5
         }
     }
 
@@ -297,6 +298,7 @@ extension MemberState {
         case 2: self = .dead
         case 3: self = .left
         case 4: self = .joining
+        case 5: self = .leaving
         default: return nil
         }
     }

@@ -65,6 +65,12 @@ public struct ReplicaSet: RandomAccessCollection, Sendable, Equatable {
         stored += 1
     }
 
+    /// Adds `node` at the end (at most `capacity` nodes).
+    @inlinable public mutating func append(node: NodeIndex) {
+        precondition(stored < ReplicaSet.capacity, "a replica set holds at most \(ReplicaSet.capacity) nodes")
+        append(Int32(node.rawValue))
+    }
+
     public static func == (a: ReplicaSet, b: ReplicaSet) -> Bool { a.elementsEqual(b) }
 }
 

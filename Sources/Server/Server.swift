@@ -144,13 +144,23 @@ public final class Server {
         }
 
         let listener = Listener(context: context, workers: mailboxes)
-        let shutdown = ShutdownHandler(base: mainBase) { [logger] signal in
-            logger.notice("received signal \(signal); stopping")
+        let shutdown = ShutdownHandler(base: mainBase) {
             listener.close()
             // Gossip says `left` to every member before the node goes.
             cluster?.gossipInbox.post(.leave)
             coordinator?.stop()
             for mailbox in mailboxes { mailbox.post(.stop) }
+        }
+        shutdown.onFirstSignal = { [logger, unowned shutdown] signal in
+            guard let coordinator else {
+                logger.notice("received signal \(signal); stopping")
+                return false
+            }
+            // A cluster member leaves gracefully: it goes on serving while it hands over, then
+            // stops. A second signal stops it at once.
+            logger.notice("received signal \(signal); leaving the cluster, then stopping (send it again to stop at once)")
+            coordinator.beginLeave { shutdown.finish() }
+            return true
         }
         let ticker = PeriodicHandler {
             context.clock.tick()
@@ -265,16 +275,21 @@ final class PeriodicHandler: EventHandler {
     override func handleEvent(_ fd: Int32, _ kind: EventKind) { body() }
 }
 
-/// Turns SIGTERM and SIGINT into an orderly stop, on the listener thread.
+/// Turns SIGTERM and SIGINT into an orderly stop, on the listener thread. The first signal may
+/// defer it (`onFirstSignal` returns true: a cluster member hands over first, then calls
+/// `finish`); a second signal stops at once.
 final class ShutdownHandler: EventHandler {
     private let base: EventBase
-    private let onSignal: (Int32) -> Void
+    private let onStop: () -> Void
+    /// Called with the first signal; true defers the stop until `finish`.
+    var onFirstSignal: ((Int32) -> Bool)?
     private var events: [IOEvent] = []
+    private var signals = 0
     private var stopping = false
 
-    init(base: EventBase, onSignal: @escaping (Int32) -> Void) {
+    init(base: EventBase, onStop: @escaping () -> Void) {
         self.base = base
-        self.onSignal = onSignal
+        self.onStop = onStop
         super.init()
     }
 
@@ -288,8 +303,16 @@ final class ShutdownHandler: EventHandler {
 
     override func handleEvent(_ fd: Int32, _ kind: EventKind) {
         guard !stopping else { return }
+        signals += 1
+        if signals == 1, let first = onFirstSignal, first(fd) { return }
+        finish()
+    }
+
+    /// Stops now (listener thread).
+    func finish() {
+        guard !stopping else { return }
         stopping = true
-        onSignal(fd)
+        onStop()
         // Timers and signal events would keep the loop alive: free them so it can end.
         free()
         base.stop()

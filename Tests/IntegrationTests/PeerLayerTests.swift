@@ -199,13 +199,16 @@ extension IntegrationSuite {
 
         // MARK: - Membership at runtime
 
-        @Test("under load, a 4th node seeded with the 3 joins: within 1 s all show 4 members and agree on routes; no request fails")
+        @Test("under load, a 4th node seeded with the 3 joins: filled, then alive everywhere with one ring; no write lost, no miss, only retryable refusals at the switch")
         func fourthNodeJoins() throws {
             let cluster = try ClusterProcess.start(nodes: 3, extraArguments: ["--replicas", "1"])
             defer { cluster.stop() }
-            // Load through every node while the 4th joins.
+            // Load through every node while the 4th joins: a key just stored must be read back
+            // (a move never loses it, even with one copy); the only failure allowed is the
+            // retryable refusal of a write at the instant of the switch.
             let stop = Atomic(false)
             let failures = Atomic(0)
+            let retryable = Atomic(0)
             let done = Atomic(0)
             let ops = Atomic(0)
             let loadPorts = cluster.nodes.map(\.port)
@@ -217,7 +220,11 @@ extension IntegrationSuite {
                         let key = "load\(n)-\(i % 500)"
                         let stored = (try? client.call("set \(key) 0 0 2\r\nok\r\n")) ?? "no answer"
                         let got = (try? client.call("get \(key)\r\n", until: "END\r\n")) ?? "no answer"
-                        if stored != "STORED" || !got.hasPrefix("VALUE") && got != "END\r\n" {
+                        // Refused by the joined node until every member switched, or a copy to it
+                        // refused by a fence as the rings switch: retryable, never a wrong answer.
+                        if stored == "SERVER_ERROR cluster unavailable" || stored == "SERVER_ERROR replica unavailable" {
+                            retryable.add(1)
+                        } else if stored != "STORED" || !got.hasPrefix("VALUE") {
                             failures.add(1)
                             print("load through node \(n + 1) failed: set \(key) answered \(stored), get answered \(got)")
                         }
@@ -243,14 +250,19 @@ extension IntegrationSuite {
             try fourth.waitUntilAccepting(timeout: 10)
             let started = Date()
             let nodes = cluster.nodes + [fourth]
-            let joined = try Self.eventually(1) {
-                try nodes.allSatisfy { try $0.connect().call("cluster nodes\r\n", until: "END\r\n").split(separator: "\r\n").count == 5 }
+            let fourthName = "127.0.0.1:\(port)"
+            let joined = try Self.eventually(10) {
+                try nodes.allSatisfy { node in
+                    let rows = try node.connect().call("cluster nodes\r\n", until: "END\r\n").split(separator: "\r\n")
+                    return rows.count == 5 && rows.contains { $0.hasPrefix("NODE \(fourthName) ") && $0.contains(" alive ") }
+                }
             }
             let took = Date().timeIntervalSince(started)
-            #expect(joined, "every node shows 4 members within 1 s (\(took) s)\n\(cluster.logExcerpts)\n\(fourth.logExcerpt)")
+            #expect(joined, "every node shows the 4th alive within 10 s (\(took) s)\n\(cluster.logExcerpts)\n\(fourth.logExcerpt)")
+            #expect(try Self.counter(fourth, "joins_completed") == 1, "filled by every member, not by join_timeout")
             // The newcomer adopts the cluster's epoch: every node ends at the same one, above 0.
             var epochs: [String] = []
-            let sameEpoch = try Self.eventually(1) {
+            let sameEpoch = try Self.eventually(3) {
                 epochs = try nodes.map { try Self.stats($0)["membership_epoch"] ?? "-" }
                 return Set(epochs).count == 1 && epochs[0] != "0"
             }
@@ -265,6 +277,8 @@ extension IntegrationSuite {
             #expect(try Self.eventually(15) { done.load() == 3 })
             #expect(ops.load() > 100, "the load ran (\(ops.load()) requests)")
             #expect(failures.load() == 0, "\(failures.load()) of \(ops.load()) requests failed while the node joined")
+            #expect(retryable.load() * 20 < ops.load(), "\(retryable.load()) of \(ops.load()) writes refused (retryable) at the switch")
+            print("4th node joined in \(took) s under load: \(ops.load()) requests, \(retryable.load()) retryable refusals at the switch")
         }
 
         // MARK: - Regressions from the review
@@ -382,7 +396,8 @@ extension IntegrationSuite {
 
         @Test("SIGTERM while a client's pipelined forwards wait on a hung peer: the node stops cleanly, no link reopens")
         func shutdownWithForwardsInFlight() throws {
-            let cluster = try ClusterProcess.start(nodes: 2, extraArguments: ["--peer-timeout", "3s"])
+            // A graceful leave waits for the hung peer's hand-over for at most shutdown_timeout.
+            let cluster = try ClusterProcess.start(nodes: 2, extraArguments: ["--peer-timeout", "3s", "--shutdown-timeout", "1s"])
             defer {
                 cluster.nodes[1].child.signal(SIGCONT)
                 cluster.stop()
@@ -417,6 +432,12 @@ extension IntegrationSuite {
             }
             defer { for n in nodes { n.stop() } }
             for n in nodes { try n.waitUntilAccepting(timeout: 10) }
+            // Both joined (each fills the other first): then writes go to their owners.
+            #expect(try Self.eventually(10) {
+                try nodes.allSatisfy { n in
+                    try n.connect().call("cluster nodes\r\n", until: "END\r\n").split(separator: "\r\n").filter { $0.contains(" alive ") }.count == 2
+                }
+            })
             let client = try nodes[0].connect()
             var forwarded = false
             for i in 0..<50 {

@@ -158,11 +158,13 @@ extension IntegrationSuite {
             var now = timespec()
             clock_gettime(CLOCK_REALTIME, &now)
             let clock = (UInt64(now.tv_sec) * 1000 + UInt64(now.tv_nsec / 1_000_000)) << 16
+            // At the node's own epoch: the fence refuses older ones, and this test is about the holder rule.
+            let epoch = UInt64(try PeerLayerTests.counter(cluster.nodes[0], "membership_epoch"))
             func copy(_ key: String, _ value: String, id: UInt64) throws -> [UInt8] {
                 var writer = ReplicaCodec.begin(count: 1, capacity: 64)
                 let record = ReplicaRecord(clock: clock + id, origin: 9, cas: clock + id, flags: 0, exptime: 0, bits: 0)
                 Array(key.utf8).withUnsafeBytes { k in Array(value.utf8).withUnsafeBytes { v in ReplicaCodec.append(record, key: k, value: v, to: &writer) } }
-                try peer.client.send(peer.wire(PeerFrameHeader(type: .replicate, requestID: id), writer.bytes))
+                try peer.client.send(peer.wire(PeerFrameHeader(type: .replicate, requestID: id, epoch: epoch), writer.bytes))
                 return try peer.readFrame(expecting: .replicateAck, id: id)
             }
             let fenced = try PeerLayerTests.counter(cluster.nodes[0], "copies_fenced")

@@ -2,7 +2,7 @@
 /// retransmission, and in push-pull member tables.
 public struct MemberNews: Sendable, Equatable {
     public var address: NodeAddress
-    /// `alive`, `suspect`, `dead` or `left` (gossip never sends `joining`).
+    /// Any state: `joining` and `leaving` are live members moving onto or off the ring.
     public var state: MemberState
     public var incarnation: UInt64
     /// The member's life: a new process start is a new boot id (and a higher incarnation).
@@ -171,7 +171,7 @@ public enum GossipCodec {
         list.reserveCapacity(Int(count))
         for _ in 0..<count {
             let address = try PeerHandshake.readAddress(&r)
-            guard let s = try? r.u8(), let state = MemberState(wireValue: s), state != .joining,
+            guard let s = try? r.u8(), let state = MemberState(wireValue: s),
                   let confirmed = try? r.u8(), confirmed <= 1,
                   let incarnation = try? r.u64(), let boot = try? r.u64(), let reporter = try? r.string()
             else { throw PeerHandshake.Malformed("truncated or bad news") }

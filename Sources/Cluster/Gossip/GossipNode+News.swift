@@ -9,7 +9,7 @@ extension GossipNode {
             actions.append(.returnedFromDeath)
         }
         switch news.state {
-        case .alive:
+        case .alive, .joining, .leaving:
             alive(news, now: now, &actions)
         case .suspect:
             suspect(news, now: now, &actions)
@@ -23,11 +23,10 @@ extension GossipNode {
             suspect(s, now: now, &actions)
         case .dead, .left:
             dead(news, now: now, &actions)
-        case .joining:
-            break
         }
     }
 
+    /// News of a live member (alive, joining or leaving).
     mutating func alive(_ news: MemberNews, now: UInt64, _ actions: inout [GossipAction]) {
         let id = news.identity
         if id == local.advertise {
@@ -49,7 +48,7 @@ extension GossipNode {
         fresh.confirmed = false
         fresh.reporter = ""
         let restarted = known.news.bootID != 0 && news.bootID != known.news.bootID
-        members[id] = KnownMember(news: fresh, changedAt: known.state == .alive ? known.changedAt : now)
+        members[id] = KnownMember(news: fresh, changedAt: known.state == fresh.state ? known.changedAt : now)
         suspicions[id] = nil
         queue.enqueue(fresh)
         // Also a new incarnation alone: `cluster nodes` shows it.
@@ -61,21 +60,33 @@ extension GossipNode {
         let id = news.identity
         guard let known = members[id], news.incarnation >= known.news.incarnation else { return }
         switch known.state {
-        case .dead, .left, .joining:
+        case .dead, .left:
             return
+        case .joining:
+            // A joining member holds no keys, so it stays `joining` (a suspect would be on the
+            // ring); the suspicion is timed all the same, so one that died is declared dead.
+            if var s = suspicions[id] {
+                if s.confirm(by: news.reporter) {
+                    suspicions[id] = s
+                    queue.enqueue(news)
+                }
+            } else {
+                startSuspicion(id, news, now: now)
+                queue.enqueue(news)
+            }
         case .suspect:
             if var s = suspicions[id], s.confirm(by: news.reporter) {
                 suspicions[id] = s
                 queue.enqueue(news)
             }
-        case .alive:
+        case .alive, .leaving:
             var record = news
             record.bootID = known.news.bootID
             record.confirmed = false
             members[id] = KnownMember(news: record, changedAt: now)
             startSuspicion(id, record, now: now)
             queue.enqueue(record)
-            actions.append(.changed(MemberChange(news: record, previous: .alive, restarted: false)))
+            actions.append(.changed(MemberChange(news: record, previous: known.state, restarted: false)))
         }
     }
 
@@ -113,7 +124,7 @@ extension GossipNode {
     /// A suspicion ran out: the member is dead, `confirmed` if this node sees a majority
     /// without it.
     mutating func declareDead(_ id: String, now: UInt64, _ actions: inout [GossipAction]) {
-        guard let s = suspicions.removeValue(forKey: id), let known = members[id], known.state == .suspect else { return }
+        guard let s = suspicions.removeValue(forKey: id), let known = members[id], known.state == .suspect || known.state == .joining else { return }
         var news = known.news
         news.state = .dead
         news.incarnation = max(news.incarnation, s.incarnation)

@@ -25,7 +25,7 @@ extension GossipNode {
                 p.deadline = max(p.deadline, now + timing.probeTimeout)
                 nextProbeAt = max(nextProbeAt, p.deadline)
                 if let target = members[p.target] {
-                    let helpers = pick(timing.indirectChecks) { $0.state == .alive && $0.news.identity != p.target }
+                    let helpers = pick(timing.indirectChecks) { $0.state.isLive && $0.news.identity != p.target }
                     p.expectedNacks = helpers.count
                     for helper in helpers {
                         actions.append(.send(to: helper.address, withNews(.pingReq(seq: p.seq, target: target.news.address))))
@@ -40,7 +40,7 @@ extension GossipNode {
             probe = nil
             // Suspected already: this node's own failed probe is an independent confirmation.
             // At the incarnation the probe began with: a refutation that came meanwhile wins.
-            if let target = members[p.target], target.state == .alive || target.state == .suspect {
+            if let target = members[p.target], target.state.isLive || target.state == .suspect {
                 var news = suspectNews(of: target)
                 news.incarnation = p.incarnation
                 apply(news, from: local, viaPushPull: false, now: now, &actions)
@@ -71,13 +71,13 @@ extension GossipNode {
         return news
     }
 
-    /// The next alive or suspect member in the shuffled round; a new shuffle after each round.
+    /// The next live (alive, joining, leaving) or suspect member in the shuffled round; a new shuffle after each round.
     mutating func nextProbeTarget() -> KnownMember? {
         for pass in 0..<2 {
             while probeIndex < probeOrder.count {
                 let id = probeOrder[probeIndex]
                 probeIndex += 1
-                if let m = members[id], m.state == .alive || m.state == .suspect { return m }
+                if let m = members[id], m.state.isLive || m.state == .suspect { return m }
             }
             guard pass == 0 else { break }
             probeOrder = members.keys.filter { $0 != local.advertise }.sorted()
@@ -104,7 +104,7 @@ extension GossipNode {
         guard !queue.isEmpty else { return }
         // The fanout goes to members that can pass it on; one member dead for less than 30 s
         // gets it on top, so news of its own death reaches a member that is in fact alive.
-        let targets = pick(timing.gossipFanout) { m in m.state == .alive || m.state == .suspect }
+        let targets = pick(timing.gossipFanout) { m in m.state.isLive || m.state == .suspect }
             + pick(1) { m in m.state == .dead && now < m.changedAt + 30_000 }
         for target in targets {
             let p = withNews(.gossip)
@@ -119,7 +119,7 @@ extension GossipNode {
         let n = estimatedNodes
         let scale: UInt64 = n <= 32 ? 1 : UInt64((log2(Double(n)) - 5).rounded(.up)) + 1
         nextPushPullAt = now + timing.pushPullInterval * scale
-        if let target = pick(1, { $0.state == .alive }).first {
+        if let target = pick(1, { $0.state.isLive }).first {
             actions.append(.stream(to: target.address, packet(.pushPull(members: fullTable, reply: false))))
         }
     }
@@ -150,7 +150,7 @@ extension GossipNode {
         }
         var candidates = members.values.filter { $0.state == .dead }.map(\.news.address)
         // A seed is absent when it is not alive or suspect, or never heard from (boot id 0).
-        for seed in seeds where !(members[seed.advertise].map { ($0.state == .alive || $0.state == .suspect) && $0.news.bootID != 0 } ?? false) {
+        for seed in seeds where !(members[seed.advertise].map { ($0.state.isLive || $0.state == .suspect) && $0.news.bootID != 0 } ?? false) {
             if !candidates.contains(seed) { candidates.append(seed) }
         }
         guard !candidates.isEmpty else { return }

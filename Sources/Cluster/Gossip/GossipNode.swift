@@ -90,7 +90,11 @@ public struct GossipNode: Sendable {
     var nextReconnectAt: UInt64
     /// When a valid packet from another member last arrived.
     public internal(set) var lastHeard: UInt64
+    /// Stopped: `left` was said, nothing more is probed or answered.
     public internal(set) var leaving = false
+    /// What this node says of itself while it runs: `joining` until the others have filled it
+    /// (`promote`), `alive`, then `leaving` while it hands over (`beginLeave`).
+    public internal(set) var selfState: MemberState
     /// When this node last asked a sender of an unknown life for a push-pull.
     var pushPullAsked: [String: UInt64] = [:]
     /// Pings that named another member as their target (dropped).
@@ -120,15 +124,18 @@ public struct GossipNode: Sendable {
 
     /// `seeds` are taken as alive members of unknown life (incarnation 0) until they are heard
     /// from, so the ring covers them from the start; a seed that names this node is this node.
-    public init(local: NodeAddress, bootID: UInt64, incarnation: UInt64, seeds: [NodeAddress], timing: GossipTiming, randomSeed: UInt64, now: UInt64) {
+    /// `joining`: the node starts off the ring and says so until `promote` (the Server's new
+    /// lives do; simulations of gossip alone start alive).
+    public init(local: NodeAddress, bootID: UInt64, incarnation: UInt64, seeds: [NodeAddress], timing: GossipTiming, randomSeed: UInt64, now: UInt64, joining: Bool = false) {
         self.local = local
+        self.selfState = joining ? .joining : .alive
         self.bootID = bootID
         self.incarnation = incarnation
         self.timing = timing
         self.seeds = seeds.filter { $0.advertise != local.advertise }
         self.random = GossipRandom(seed: randomSeed)
         self.awareness = Awareness(max: timing.awarenessMax)
-        members[local.advertise] = KnownMember(news: MemberNews(address: local, state: .alive, incarnation: incarnation, bootID: bootID), changedAt: now)
+        members[local.advertise] = KnownMember(news: MemberNews(address: local, state: selfState, incarnation: incarnation, bootID: bootID), changedAt: now)
         for seed in self.seeds where members[seed.advertise] == nil {
             members[seed.advertise] = KnownMember(news: MemberNews(address: seed, state: .alive, incarnation: 0, bootID: 0), changedAt: now)
         }
@@ -144,7 +151,7 @@ public struct GossipNode: Sendable {
 
     /// This node as its news says it.
     public var selfNews: MemberNews {
-        MemberNews(address: local, state: leaving ? .left : .alive, incarnation: incarnation, bootID: bootID)
+        MemberNews(address: local, state: leaving ? .left : selfState, incarnation: incarnation, bootID: bootID)
     }
 
     /// Joins: this node's news goes out, and every seed is asked for a push-pull.
@@ -243,6 +250,41 @@ public struct GossipNode: Sendable {
         return actions
     }
 
+    /// The transfers to this joining node are done: it says `alive` at a new incarnation, told
+    /// to the others at once; their rings switch to include it.
+    public mutating func promote(now: UInt64) -> [GossipAction] {
+        guard !leaving, selfState == .joining else { return [] }
+        return changeSelf(to: .alive, now: now)
+    }
+
+    /// Starts a graceful leave: `leaving` at a new incarnation. The node goes on serving while
+    /// it hands over; `leave` ends it.
+    public mutating func beginLeave(now: UInt64) -> [GossipAction] {
+        guard !leaving, selfState != .leaving else { return [] }
+        return changeSelf(to: .leaving, now: now)
+    }
+
+    /// Back from a death confirmed with a majority in sight (a long stop, the minority side of a
+    /// healed partition): what it holds may be old, so it starts over as `joining` and is
+    /// filled like a new node.
+    public mutating func rejoin(now: UInt64) -> [GossipAction] {
+        guard !leaving, selfState == .alive else { return [] }
+        return changeSelf(to: .joining, now: now)
+    }
+
+    mutating func changeSelf(to state: MemberState, now: UInt64) -> [GossipAction] {
+        let previous = selfState
+        selfState = state
+        incarnation = GossipNode.raised(incarnation)
+        let news = selfNews
+        members[local.advertise] = KnownMember(news: news, changedAt: now)
+        queue.enqueue(news)
+        var actions: [GossipAction] = [.changed(MemberChange(news: news, previous: previous, restarted: false))]
+        nextGossipAt = now
+        gossipRound(now: now, &actions)
+        return actions
+    }
+
     /// Leaves on purpose: `left` at a new incarnation, sent to every member at once; the caller
     /// waits a moment for it to go out, then exits. Nothing more is probed or answered.
     public mutating func leave(now: UInt64) -> [GossipAction] {
@@ -251,10 +293,10 @@ public struct GossipNode: Sendable {
         incarnation = GossipNode.raised(incarnation)
         let news = selfNews
         members[local.advertise] = KnownMember(news: news, changedAt: now)
-        var actions: [GossipAction] = [.changed(MemberChange(news: news, previous: .alive, restarted: false))]
+        var actions: [GossipAction] = [.changed(MemberChange(news: news, previous: selfState, restarted: false))]
         // In address order (a dictionary's order differs between instances).
         for m in members.values.sorted(by: { $0.news.address < $1.news.address })
-        where m.news.identity != local.advertise && (m.state == .alive || m.state == .suspect) {
+        where m.news.identity != local.advertise && (m.state.isLive || m.state == .suspect) {
             actions.append(.send(to: m.news.address, packet(.gossip, news: [news])))
         }
         return actions
@@ -277,9 +319,9 @@ public struct GossipNode: Sendable {
         var visible = 0
         for m in members.values {
             switch m.state {
-            case .alive: known += 1; visible += 1
+            case .alive, .joining, .leaving: known += 1; visible += 1
             case .suspect, .dead: known += 1
-            case .left, .joining: break
+            case .left: break
             }
         }
         let others = members.values.contains { $0.news.identity != local.advertise && $0.state != .left }

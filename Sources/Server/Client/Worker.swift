@@ -69,6 +69,8 @@ final class Worker: EventHandler, PeerChannelHost {
     /// Request links by peer identity, and the same by the current ring's node index.
     private var links: [String: PeerLink] = [:]
     private var linksByIndex: [PeerLink?] = []
+    /// The same by the future ring's node index, while members join or leave.
+    private var futureLinksByIndex: [PeerLink?] = []
     /// Peer connections other nodes opened to this worker.
     private var sessions: [ObjectIdentifier: PeerSession] = [:]
     private var tickTimer: IOEvent?
@@ -174,16 +176,16 @@ final class Worker: EventHandler, PeerChannelHost {
         // The new table and router first: connections that a retired link wakes route with the
         // new ring through the new table.
         linksByIndex = view.ring.nodes.enumerated().map { i, node in
-            if view.ring.isLocal(NodeIndex(i)) { return nil }
-            if let link = links[node.advertise] { return link }
-            let link = PeerLink(peer: node, worker: self)
-            links[node.advertise] = link
-            return link
+            view.ring.isLocal(NodeIndex(i)) ? nil : linkCreating(node)
         }
-        let oldRing = currentView?.ring
+        futureLinksByIndex = view.futureRing.map { future in
+            future.nodes.enumerated().map { i, node in future.isLocal(NodeIndex(i)) ? nil : linkCreating(node) }
+        } ?? []
+        let oldView = currentView
         currentView = view
         router = Router(ring: view.ring, replicas: cluster.replicas,
-                        suspects: Set(view.members.filter { $0.state == .suspect }.map(\.address.advertise)))
+                        suspects: Set(view.members.filter { $0.state == .suspect }.map(\.address.advertise)),
+                        future: view.futureRing)
         context.store.setNodeID(view.localNodeID)
         let identities = Set(view.members.map(\.address.advertise))
         for (identity, link) in links where !identities.contains(identity) {
@@ -191,11 +193,21 @@ final class Worker: EventHandler, PeerChannelHost {
             link.retire()
         }
         runRetries()
-        repair?.viewChanged(from: oldRing, to: view.ring)
+        repair?.viewChanged(from: oldView, to: view)
+        transfer?.viewChanged(view)
     }
 
-    /// Worker 0 copies keys again after a death (`Repair`).
+    private func linkCreating(_ node: NodeAddress) -> PeerLink {
+        if let link = links[node.advertise] { return link }
+        let link = PeerLink(peer: node, worker: self)
+        links[node.advertise] = link
+        return link
+    }
+
+    /// Worker 0 copies keys again after a death (`Repair`), and fills the new holders of a
+    /// join or leave (`Transfer`).
     private lazy var repair: Repair? = index == 0 && clusterState != nil ? Repair(worker: self) : nil
+    private lazy var transfer: Transfer? = index == 0 && clusterState != nil ? Transfer(worker: self) : nil
 
     /// Forwarded writes a peer refused as not its key's owner, waiting for a newer view (or
     /// 100 ms) before they are routed once more.
@@ -217,8 +229,20 @@ final class Worker: EventHandler, PeerChannelHost {
     /// The request link to a ring node of the current view (never this node).
     func link(to node: NodeIndex) -> PeerLink { linksByIndex[node.rawValue]! }
 
+    /// The request link to a node of the current view's future ring (never this node).
+    func link(toFuture node: NodeIndex) -> PeerLink { futureLinksByIndex[node.rawValue]! }
+
+    /// The request link to a member of the current view, by identity; nil for this node or a
+    /// member the view does not have.
+    func link(toIdentity identity: String) -> PeerLink? {
+        guard let view = currentView, identity != view.local.advertise, let member = view.member(identity) else { return nil }
+        return linkCreating(member.address)
+    }
+
     /// Every other member's request link (for `flush_all`), in ring order.
     var peerLinks: [PeerLink] { linksByIndex.compactMap { $0 } }
+
+    func pinged(epoch: UInt64, from peer: NodeAddress) { noteEpoch(epoch, from: peer) }
 
     /// A frame from `peer` carried `epoch`: if it is above ours, ask the coordinator to catch up.
     func noteEpoch(_ epoch: UInt64, from peer: NodeAddress) {
@@ -231,6 +255,7 @@ final class Worker: EventHandler, PeerChannelHost {
     func checkLinkTimeouts() {
         let now = nowMillis
         repair?.tick(interval: UInt64(min(cluster.peerTimeoutMillis / 4, 100)))
+        transfer?.tick(interval: UInt64(min(cluster.peerTimeoutMillis / 4, 100)))
         if let first = pendingRetries.first, now >= first.at + 100 { runRetries() }
         for link in links.values { link.tick(now: now) }
         for session in Array(sessions.values) { session.channel.checkHandshake(now: now, limit: cluster.handshakeTimeoutMillis) }

@@ -78,6 +78,12 @@ public struct Configuration: Sendable, Equatable {
     public var replicationTimeout: Int = 0
     /// Keys per second re-replicated after a death (background).
     public var repairRate: Int = 20_000
+    /// Keys per second a node transfers to members joining or taking over from a leaving one.
+    public var transferRate: Int = 50_000
+    /// Milliseconds a joining node waits for its transfers before it takes its place anyway.
+    public var joinTimeout: Int = 60_000
+    /// Milliseconds a leaving node (SIGTERM) hands over before it exits anyway.
+    public var shutdownTimeout: Int = 30_000
     /// A forwarded request not answered within this many milliseconds fails.
     public var peerTimeout: Int = 1000
     /// A file of cluster secrets, one per line (the first proves, all are tried); empty: none

@@ -259,6 +259,14 @@ enum OptionTable {
                    help: "keys per second a node copies to new backups after a death, in the background",
                    apply: { c, v throws(ConfigurationError) in c.repairRate = try ValueParsing.integer(v, name: "repair-rate", range: 1...10_000_000) },
                    render: { String($0.repairRate) }),
+        OptionSpec(long: "transfer-rate", short: nil, arity: .value, shape: .integer,
+                   help: "keys per second a node transfers to a joining member, or to the takers of a leaving one",
+                   apply: { c, v throws(ConfigurationError) in c.transferRate = try ValueParsing.integer(v, name: "transfer-rate", range: 1...10_000_000) },
+                   render: { String($0.transferRate) }),
+        duration("join-timeout", "a joining node takes its place on the ring after this long even if some transfers did not finish (repair fills the rest)",
+                 100, \.joinTimeout),
+        duration("shutdown-timeout", "on SIGTERM a cluster member hands its keys over for at most this long, then leaves anyway (re-replication covers the rest)",
+                 0, \.shutdownTimeout),
         OptionSpec(long: "peer-timeout", short: nil, arity: .value, shape: .duration,
                    help: "a forwarded request not answered in this time fails",
                    apply: { c, v throws(ConfigurationError) in
@@ -303,6 +311,17 @@ enum OptionTable {
     ]
 
     /// A gossip timing in milliseconds, at least `minimum`.
+    /// A duration setting in milliseconds, at least `minimum`.
+    static func duration(_ long: String, _ help: String, _ minimum: Int, _ path: WritableKeyPath<Configuration, Int> & Sendable) -> OptionSpec {
+        OptionSpec(long: long, short: nil, arity: .value, shape: .duration, help: help,
+                   apply: { c, v throws(ConfigurationError) in
+                       let ms = try ValueParsing.durationMillis(v, name: long)
+                       guard ms >= minimum else { throw ConfigurationError("\(long): must be at least \(minimum)ms") }
+                       c[keyPath: path] = ms
+                   },
+                   render: { ValueParsing.formatDuration($0[keyPath: path]) })
+    }
+
     static func gossipDuration(_ long: String, _ help: String, _ minimum: Int, _ path: WritableKeyPath<GossipTiming, UInt64> & Sendable) -> OptionSpec {
         OptionSpec(long: long, short: nil, arity: .value, shape: .duration, help: help,
                    apply: { c, v throws(ConfigurationError) in

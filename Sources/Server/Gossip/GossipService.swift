@@ -11,6 +11,11 @@ enum GossipInput: Sendable {
     case stream(bytes: [UInt8], from: NodeAddress)
     /// SIGTERM: say `left` to every member, then stop.
     case leave
+    /// SIGTERM in a cluster: say `leaving` while the node hands over (`leave` follows).
+    case beginLeave
+    /// Every transfer to this joining node is done: say `alive`. `owners`: the other ring
+    /// members, whose switch it waits for before it takes writes as owner.
+    case promote(owners: Set<String>)
     /// `cluster forget <host:port>`.
     case forget(String)
 }
@@ -119,7 +124,7 @@ final class GossipService: EventHandler {
         var random = SystemRandomNumberGenerator()
         node = GossipNode(
             local: cluster.local, bootID: cluster.bootID, incarnation: cluster.incarnation, seeds: seeds,
-            timing: cluster.gossipTiming, randomSeed: random.next(), now: GossipService.now())
+            timing: cluster.gossipTiming, randomSeed: random.next(), now: GossipService.now(), joining: true)
         seal = cluster.keys.map { GossipSeal(keys: $0, bootID: cluster.bootID) }
         fd = try Datagram.bind(host: cluster.local.host, port: cluster.peerPort)
         super.init()
@@ -295,6 +300,19 @@ final class GossipService: EventHandler {
                     logger.notice("member \(identity) forgotten by the operator")
                     perform(actions)
                 }
+            case .beginLeave:
+                perform(node.beginLeave(now: GossipService.now()))
+            case .promote(let owners):
+                guard node.selfState == .joining else { continue }
+                // Before anyone hears of it: until every ring member has switched (each says so
+                // with `handoffDone` as it does), an owner on the old ring may still take this
+                // node's keys, so this node takes no writes as owner. A first node has no one
+                // to wait for.
+                if !owners.isEmpty {
+                    let limit = cluster.returning.begin(now: GossipService.now(), limit: 3_000, needed: owners)
+                    logger.notice("alive: on the ring from now on; owned writes wait until \(owners.sorted().joined(separator: ", ")) switched (at most \(limit) ms)")
+                }
+                perform(node.promote(now: GossipService.now()))
             case .leave:
                 let actions = node.leave(now: GossipService.now())
                 // Twice: a lost datagram would leave a member waiting for a suspicion instead.
@@ -312,6 +330,7 @@ final class GossipService: EventHandler {
 
     private func perform(_ actions: [GossipAction]) {
         var membersChanged = false
+        var rejoining = false
         for action in actions {
             switch action {
             case .send(let to, let packet):
@@ -325,8 +344,19 @@ final class GossipService: EventHandler {
                 membersChanged = true
                 logger.notice("member \(address.advertise) forgotten")
             case .returnedFromDeath:
-                let limit = cluster.returning.begin(now: GossipService.now(), entries: store?.entryCount ?? 0, rate: cluster.repairRate)
-                logger.warning("the others declared this node dead and moved its keys: it takes no writes as owner until every member has handed its copies back (at most \(limit) ms)")
+                rejoining = true
+            }
+        }
+        if rejoining {
+            // What it holds may be old (its keys moved while it was away): it drops everything
+            // and is filled again like a new node, off the ring until then.
+            let rejoin = node.rejoin(now: GossipService.now())
+            if !rejoin.isEmpty {
+                let dropped = store?.discardAll() ?? 0
+                cluster.counters.rejoinDiscarded.add(UInt64(dropped), ordering: .relaxed)
+                logger.warning("the others declared this node dead (with a majority) and moved its keys: it dropped what it held (\(dropped) entries) and joins again")
+                perform(rejoin)
+                return
             }
         }
         if membersChanged { publishMembers() }
@@ -342,11 +372,15 @@ final class GossipService: EventHandler {
         switch (change.previous, n.state) {
         case (nil, _): what = "joined (\(n.state.rawValue))"
         case (_, .alive) where change.restarted: what = "restarted (a new life, incarnation \(n.incarnation))"
+        case (_, .joining) where change.restarted: what = "restarted (a new life, incarnation \(n.incarnation)); joining: the others transfer what it will hold"
+        case (.joining?, .alive): what = "finished joining: on the ring"
         case (.alive?, .alive): return  // a new incarnation only (first news of a seed, a refutation)
         case (_, .alive): what = "is alive again (incarnation \(n.incarnation))"
         case (_, .suspect): what = "is suspect (reported by \(n.reporter))"
         case (_, .dead): what = n.confirmed ? "is dead (confirmed by a majority)" : "is dead as seen from a side without a majority: it keeps its keys"
         case (_, .left): what = "left"
+        case (_, .joining): what = "is joining (incarnation \(n.incarnation)): the others transfer what it will hold"
+        case (_, .leaving): what = "is leaving: handing over what it holds"
         default: what = n.state.rawValue
         }
         if n.identity == cluster.local.advertise { return }

@@ -23,6 +23,12 @@ final class ClusterState: Sendable {
     let partitionAvailable: Bool
     /// Keys per second the repair copies after a death.
     let repairRate: Int
+    /// Keys per second a move (join, leave) transfers.
+    let transferRate: Int
+    /// A joining node takes its place after this long even without every transfer.
+    let joinTimeoutMillis: UInt64
+    /// A leaving node exits after this long even without every transfer.
+    let shutdownTimeoutMillis: UInt64
     let peerTimeoutMillis: UInt64
     /// A copy not confirmed in this time fails its write (`replication_timeout`, at most `peer_timeout`).
     let replicationTimeoutMillis: UInt64
@@ -114,6 +120,9 @@ final class ClusterState: Sendable {
         replicationAsync = c.replication == .async
         partitionAvailable = c.partitionPolicy == .available
         repairRate = c.repairRate
+        transferRate = c.transferRate
+        joinTimeoutMillis = UInt64(c.joinTimeout)
+        shutdownTimeoutMillis = UInt64(c.shutdownTimeout)
         handshakeTimeoutMillis = max(UInt64(c.peerTimeout), 1000)
         peerTimeoutMillis = UInt64(c.peerTimeout)
         replicationQueue = c.replicationQueue
@@ -261,6 +270,17 @@ final class ClusterCounters: Sendable {
     let repairedKeys = Atomic<UInt64>(0)
     let repairedBytes = Atomic<UInt64>(0)
     let repairPasses = Atomic<UInt64>(0)
+    /// Moves (join, leave): keys still to walk plus copies in flight, keys sent to new holders
+    /// and their bytes, passes started; moves this node completed as the moving member.
+    let transferPending = Atomic<Int>(0)
+    let transferredKeys = Atomic<UInt64>(0)
+    let transferredBytes = Atomic<UInt64>(0)
+    let transferPasses = Atomic<UInt64>(0)
+    let joinsCompleted = Atomic<UInt64>(0)
+    let joinTimeouts = Atomic<UInt64>(0)
+    let leaveTimeouts = Atomic<UInt64>(0)
+    /// Entries dropped when this node came back from a confirmed death (it rejoins empty).
+    let rejoinDiscarded = Atomic<UInt64>(0)
     /// Copies dropped because this node no longer holds their key (after a node came onto the ring).
     let copiesDiscarded = Atomic<UInt64>(0)
     /// Reads (or parts of split reads) asked again of the next holder because their node failed.
@@ -277,13 +297,20 @@ final class ClusterCounters: Sendable {
 /// mutex for the rest.
 final class ReturningBarrier: Sendable {
     private let active = Atomic<Bool>(false)
-    private let state = Mutex<(until: UInt64, done: Set<String>)>((0, []))
+    private let state = Mutex<(until: UInt64, done: Set<String>, needed: Set<String>?)>((0, [], nil))
 
     /// Raises (or raises again) the barrier at `now` (monotonic ms); returns its time limit in
     /// ms: 10 s, or three times what walking `entries` keys at `rate` per second takes.
     func begin(now: UInt64, entries: Int, rate: Int) -> UInt64 {
-        let limit = max(10_000, UInt64(3 * entries / max(1, rate)) * 1000)
-        state.withLock { $0 = (now + limit, []) }
+        begin(now: now, limit: max(10_000, UInt64(3 * entries / max(1, rate)) * 1000))
+    }
+
+    /// Raises the barrier for at most `limit` ms (a joined node waits for every member to have
+    /// switched its ring: they say so as they do).
+    /// `needed`: the members whose word lets it fall (else: every alive member at the time).
+    @discardableResult
+    func begin(now: UInt64, limit: UInt64, needed: Set<String>? = nil) -> UInt64 {
+        state.withLock { $0 = (now + limit, [], needed) }
         active.store(true, ordering: .relaxed)
         return limit
     }
@@ -302,7 +329,7 @@ final class ReturningBarrier: Sendable {
         guard active.load(ordering: .relaxed) else { return false }
         let complete = state.withLock { s -> Bool in
             s.done.insert(member)
-            return needed.isSubset(of: s.done)
+            return (s.needed ?? needed).isSubset(of: s.done)
         }
         if complete { active.store(false, ordering: .relaxed) }
         return complete

@@ -51,7 +51,8 @@ final class ForwardWork {
     /// Where a replicated write counts its outcome, and when it started (monotonic ms).
     var replicationCounters: ClusterCounters?
     var startedAt: UInt64 = 0
-    /// Told when a replicated work ends (the repair counts its copies this way).
+    /// Told when the work ends, whatever its kind (background passes count their copies and
+    /// notices this way).
     var onDone: ((ForwardWork) -> Void)?
 
     init(kind: Kind, parts: Int, slot: AnswerSlot, connection: AnswerWaiter) {
@@ -168,6 +169,10 @@ final class ForwardWork {
     func partDone() {
         remaining -= 1
         guard remaining <= 0, !slot.done else { return }
+        if let onDone {
+            self.onDone = nil
+            onDone(self)
+        }
         switch kind {
         case .single:
             break
@@ -182,10 +187,6 @@ final class ForwardWork {
                 localAnswer.withUnsafeBytes { slot.answer.append($0) }
             }
         case .replicated(let localAnswer, let silent, let async):
-            if let onDone {
-                self.onDone = nil
-                onDone(self)
-            }
             // The lag: how long the copies took to be confirmed (the client waited that long in
             // sync mode; in async mode it is how far the backups trail).
             if let counters = replicationCounters {

@@ -14,6 +14,8 @@ enum CoordinatorMessage: Sendable {
     case gossipMembers([Member])
     /// A gossip packet for `to` over its control link (push-pull).
     case gossipStream(to: NodeAddress, bytes: [UInt8])
+    /// `from` (a member, or this node) finished its transfer pass for `move` (`Transfer.digest`).
+    case transferDone(from: String, move: String)
 }
 
 /// Owns the membership on the listener thread, and keeps every member's copy of it in step until
@@ -60,6 +62,16 @@ final class MembershipCoordinator: EventHandler, PeerChannelHost, PeerChannelDel
 
     /// Gossip runs and owns the member list; hellos and `members` frames only carry the epoch.
     private var gossipDriven = false
+
+    // Moves of this node (see `checkMove`).
+    /// The move each member said its transfer pass is done for.
+    private var transfersDone: [String: String] = [:]
+    /// When this node started joining (its first view as `joining`), 0 before.
+    private var joiningSince: UInt64 = 0
+    private var promotionAsked = false
+    /// SIGTERM: the leave's deadline, and what ends it (the Server's stop).
+    private var leaveDeadline: UInt64?
+    private var onLeaveDone: (() -> Void)?
 
     init(base: EventBase, cluster: ClusterState, logger: Logger, clock: CoarseClock) throws(EventLoopError) {
         self.base = base
@@ -125,11 +137,27 @@ final class MembershipCoordinator: EventHandler, PeerChannelHost, PeerChannelDel
                 if membership.adopt(list) { publish() }
             case .gossipStream(let to, let bytes):
                 sendGossip(bytes, to: to)
+            case .transferDone(let from, let move):
+                transfersDone[from] = move
+                checkMove()
             case .catchUp(let peer, let epoch):
-                guard !gossipDriven, epoch > membership.epoch, let link = links[peer.advertise], let channel = link.channel, channel.isReady else { continue }
+                if gossipDriven {
+                    // Gossip owns the members; the epoch is a Lamport clock, so a peer's higher
+                    // one is taken as it is (nodes that saw different sequences of rings while
+                    // joining count differently, and the fence compares epochs).
+                    raiseEpoch(to: epoch)
+                    continue
+                }
+                guard epoch > membership.epoch, let link = links[peer.advertise], let channel = link.channel, channel.isReady else { continue }
                 channel.send(PeerFrameHeader(type: .membersRequest, epoch: membership.epoch), [])
             }
         }
+    }
+
+    private func raiseEpoch(to epoch: UInt64) {
+        guard !stopping, epoch > membership.epoch else { return }
+        membership.observe(epoch: epoch)
+        publish(news: false)
     }
 
     private func learn(_ members: [Member], epoch: UInt64, from: NodeAddress, introduced incarnation: UInt64?) {
@@ -175,6 +203,7 @@ final class MembershipCoordinator: EventHandler, PeerChannelHost, PeerChannelDel
         }
         cluster.publish(view)
         for mailbox in workers { mailbox.post(.view(view)) }
+        checkMove()
         guard news else { return }
         cluster.counters.membershipChanges.add(1, ordering: .relaxed)
         logger.notice("membership epoch \(view.epoch): \(view.members.count) members, \(view.ring.nodes.count) on the ring, ring digest \(view.ring.digest)")
@@ -233,10 +262,89 @@ final class MembershipCoordinator: EventHandler, PeerChannelHost, PeerChannelDel
         }
     }
 
-    /// Every 100 ms: reopen control links that failed.
+    // MARK: - Joining and leaving
+
+    /// SIGTERM (listener thread): this node turns `leaving`, hands what it holds to the members
+    /// that take it over, and `done` runs once every ring member's transfer pass for the leave
+    /// is done, or after `shutdown_timeout`.
+    func beginLeave(done: @escaping () -> Void) {
+        guard !stopping, leaveDeadline == nil else { return }
+        onLeaveDone = done
+        leaveDeadline = nowMillis + cluster.shutdownTimeoutMillis
+        logger.notice("leaving the cluster: handing over what this node holds (at most \(cluster.shutdownTimeoutMillis) ms)")
+        cluster.gossipInbox.post(.beginLeave)
+        checkMove()
+    }
+
+    /// A joining node asks gossip to promote it once every ring member has transferred what
+    /// it will hold (or after `join_timeout`); a leaving node ends its leave once every ring
+    /// member, itself included, has handed over (or after `shutdown_timeout`). Each member's
+    /// notice counts only for the move this node sees now (`Transfer.digest`).
+    private func checkMove() {
+        guard !stopping else { return }
+        let view = cluster.view
+        let local = cluster.local.advertise
+        let state = view.member(local)?.state
+        let move = Transfer.digest(view)
+        let now = nowMillis
+        let pending = view.ring.nodes.map(\.advertise).filter { $0 != local && transfersDone[$0] != move }
+        switch state {
+        case .joining?:
+            if joiningSince == 0 { joiningSince = now }
+            guard !promotionAsked else { return }
+            let timedOut = now >= joiningSince + cluster.joinTimeoutMillis
+            guard pending.isEmpty || timedOut else { return }
+            promotionAsked = true
+            if pending.isEmpty {
+                cluster.counters.joinsCompleted.add(1, ordering: .relaxed)
+                logger.notice("joined: every ring member transferred what this node will hold (\(now - joiningSince) ms); taking its place on the ring")
+            } else {
+                cluster.counters.joinTimeouts.add(1, ordering: .relaxed)
+                logger.warning("join_timeout: taking its place on the ring without the transfers of \(pending.joined(separator: ", ")); repair fills the rest")
+            }
+            cluster.gossipInbox.post(.promote(owners: Set(view.ring.nodes.map(\.advertise)).subtracting([local])))
+        case .leaving?:
+            guard let deadline = leaveDeadline, let done = onLeaveDone else { return }
+            let selfDone = transfersDone[local] == move
+            let timedOut = now >= deadline
+            guard (pending.isEmpty && selfDone) || timedOut else { return }
+            onLeaveDone = nil
+            if pending.isEmpty && selfDone {
+                logger.notice("handed over: every ring member transferred to the takers; leaving")
+            } else {
+                cluster.counters.leaveTimeouts.add(1, ordering: .relaxed)
+                logger.warning("shutdown_timeout: leaving before \((pending + (selfDone ? [] : [local])).joined(separator: ", ")) finished handing over; re-replication covers the rest")
+            }
+            done()
+        default:
+            if state == .alive { promotionAsked = false; joiningSince = 0 }
+            // SIGTERM before gossip said `leaving` (or with a view that never shows it): the
+            // deadline still ends the leave.
+            if let deadline = leaveDeadline, now >= deadline, let done = onLeaveDone {
+                onLeaveDone = nil
+                cluster.counters.leaveTimeouts.add(1, ordering: .relaxed)
+                logger.warning("shutdown_timeout: leaving")
+                done()
+            }
+        }
+    }
+
+    /// When the control links last carried this node's epoch.
+    private var epochSentAt: UInt64 = 0
+
+    /// Every 100 ms: reopen control links that failed; every second, a ping on each control
+    /// link, so epochs meet even between nodes that exchange nothing else (a peer that sees a
+    /// higher epoch in a frame takes it).
     func tick() {
         guard !stopping else { return }
+        checkMove()
         let now = nowMillis
+        if gossipDriven && now >= epochSentAt + 1000 {
+            epochSentAt = now
+            for link in links.values {
+                if let channel = link.channel, channel.isReady { channel.send(PeerFrameHeader(type: .ping, requestID: now, epoch: membership.epoch), []) }
+            }
+        }
         for link in Array(links.values) { link.channel?.checkHandshake(now: now, limit: cluster.handshakeTimeoutMillis) }
         reconnect()
     }
@@ -246,6 +354,10 @@ final class MembershipCoordinator: EventHandler, PeerChannelHost, PeerChannelDel
     var nowMillis: UInt64 { clock.monotonicMillis }
 
     func scheduleFlush(_ channel: PeerChannel) { channel.scheduledFlush() }
+
+    func pinged(epoch: UInt64, from peer: NodeAddress) {
+        if gossipDriven { raiseEpoch(to: epoch) }
+    }
 
     func localHello(lane: PeerLane, challenge: [UInt8]) -> PeerHelloInfo {
         PeerHelloInfo(
@@ -271,6 +383,7 @@ final class MembershipCoordinator: EventHandler, PeerChannelHost, PeerChannelDel
     }
 
     func channelReceived(_ channel: PeerChannel, _ header: PeerFrameHeader, _ payload: UnsafeRawBufferPointer) {
+        if gossipDriven { raiseEpoch(to: header.epoch) }
         switch header.type {
         case .members:
             guard let from = channel.peer?.node else { return }

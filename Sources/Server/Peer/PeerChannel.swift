@@ -17,6 +17,8 @@ protocol PeerChannelHost: AnyObject {
     func scheduleFlush(_ channel: PeerChannel)
     /// This node as it introduces itself on a link of `lane` now.
     func localHello(lane: PeerLane, challenge: [UInt8]) -> PeerHelloInfo
+    /// A ping (answered by the channel itself) carried the peer's membership epoch.
+    func pinged(epoch: UInt64, from peer: NodeAddress)
 }
 
 /// What a channel tells its user.
@@ -459,6 +461,7 @@ final class PeerChannel: EventHandler {
                 return false
             case .ping:
                 send(PeerFrameHeader(type: .pong, requestID: header.requestID, epoch: header.epoch), [])
+                if let peer = peer?.node { host.pinged(epoch: header.epoch, from: peer) }
                 return fd >= 0
             default:
                 delegate?.channelReceived(self, header, payload)

@@ -45,6 +45,11 @@ final class PeerSession: PeerChannelDelegate {
                 }
             }
             sendAnswer(header.requestID, UnsafeRawBufferPointer(start: nil, count: 0))
+        case (.request, .transferDone):
+            if let sender = channel.peer?.node {
+                worker.coordinator?.post(.transferDone(from: sender.advertise, move: String(decoding: payload, as: UTF8.self)))
+            }
+            sendAnswer(header.requestID, UnsafeRawBufferPointer(start: nil, count: 0))
         case (.request, .flush):
             var reader = PeerWireReader(payload)
             guard let cutoff = try? reader.u64(), reader.remaining == 0 else {

@@ -62,12 +62,32 @@ enum Replication {
         var full: PeerLink?
         forEachKey(command, bytes) { key in
             guard full == nil else { return }
-            for holder in router.holders(of: key) where !router.ring.isLocal(holder) {
-                let link = worker.link(to: holder)
-                if link.isFull { full = link; return }
+            forEachTarget(key, router, worker, onlyNewHolders: false) { link in
+                if full == nil && link.isFull { full = link }
             }
         }
         return full
+    }
+
+    /// Whether every link a copy of `key` goes on has room.
+    static func targetsHaveRoom(_ key: UnsafeRawBufferPointer, _ router: Router, _ worker: Worker, onlyNewHolders: Bool) -> Bool {
+        var room = true
+        forEachTarget(key, router, worker, onlyNewHolders: onlyNewHolders) { link in if link.isFull { room = false } }
+        return room
+    }
+
+    /// The links a copy of `key` goes on: its other holders (unless `onlyNewHolders`), then,
+    /// while members join or leave, the holders the move adds (Hazelcast's migration rule: a
+    /// write is acknowledged only when the old and the new replica sets hold it).
+    static func forEachTarget(_ key: UnsafeRawBufferPointer, _ router: Router, _ worker: Worker, onlyNewHolders: Bool, _ body: (PeerLink) -> Void) {
+        let holders = router.holders(of: key)
+        if !onlyNewHolders {
+            for holder in holders where !router.ring.isLocal(holder) { body(worker.link(to: holder)) }
+        }
+        guard let future = router.future else { return }
+        for node in router.newHolders(of: key, besides: holders) where !future.isLocal(node) {
+            body(worker.link(toFuture: node))
+        }
     }
 
     /// Runs an owned write here and ships the resulting state of each key it wrote. Its answer
@@ -101,21 +121,25 @@ enum Replication {
         work.partDone()
     }
 
-    /// Sends the key's current state here to every other holder of the key, as parts of `work`.
-    static func ship(_ key: UnsafeRawBufferPointer, _ router: Router, _ worker: Worker, _ work: ForwardWork) {
-        let holders = router.holders(of: key)
-        guard holders.count > 1 else { return }
-        guard let payload = encodedState(of: key, worker.context.store) else { return }
+    /// Sends the key's current state here to every other holder of the key (and every holder a
+    /// move adds; `onlyNewHolders`: to those alone), as parts of `work`.
+    static func ship(_ key: UnsafeRawBufferPointer, _ router: Router, _ worker: Worker, _ work: ForwardWork, onlyNewHolders: Bool = false) {
+        var payload: [UInt8]?
+        var encoded = false
         let counters = worker.cluster.counters
         let async: Bool
         if case .replicated(_, _, true) = work.kind { async = true } else { async = false }
-        for holder in holders where !router.ring.isLocal(holder) {
+        forEachTarget(key, router, worker, onlyNewHolders: onlyNewHolders) { link in
+            if !encoded {
+                encoded = true
+                payload = encodedState(of: key, worker.context.store)
+            }
+            guard let payload else { return }
             work.remaining += 1
-            let link = worker.link(to: holder)
             if async && link.copiesInFlight >= worker.cluster.replicationQueue {
                 counters.replicationDropped.add(1, ordering: .relaxed)
                 work.failed(part: 0, counters: counters)
-                continue
+                return
             }
             switch payload.withUnsafeBytes({ link.send($0, type: .replicate, work: work, part: 0) }) {
             case .sent:
@@ -177,12 +201,17 @@ enum Replication {
         var statuses: [ReplicaStatus] = []
         let router = worker.router
         let senderIndex = router?.ring.index(of: sender)
+        let senderInFuture = router?.future?.index(of: sender)
         let ownEpoch = worker.viewEpoch
         let store = worker.context.store
         do throws(ReplicaCodec.Malformed) {
             try ReplicaCodec.decode(payload) { record, key, value in
                 let holders = router?.holders(of: key) ?? ReplicaSet()
-                if let refusal = ReplicaFence.refusal(sender: senderIndex, holders: holders, senderEpoch: epoch, ownEpoch: ownEpoch) {
+                var refusal = ReplicaFence.refusal(sender: senderIndex, holders: holders, senderEpoch: epoch, ownEpoch: ownEpoch)
+                // While members join or leave, a holder on the ring the move leads to may send
+                // too (a node that switched first: the new owner).
+                if refusal == .notHolder, let senderInFuture, router?.willHold(key, senderInFuture) == true { refusal = nil }
+                if let refusal {
                     counters.copiesFenced.add(1, ordering: .relaxed)
                     statuses.append(refusal)
                     return

@@ -30,10 +30,43 @@ struct Router {
     /// Ring nodes that are suspect: reads of their keys go to the next holder at once.
     let avoided: [Bool]
 
-    init(ring: KetamaRing, replicas: Int = 1, suspects: Set<String> = []) {
+    /// While members join or leave, the ring once they have (`ClusterView.futureRing`); each
+    /// future node's index in `ring`, or -1 for a joining node.
+    let future: KetamaRing?
+    private let futureInRing: [Int32]
+
+    init(ring: KetamaRing, replicas: Int = 1, suspects: Set<String> = [], future: KetamaRing? = nil) {
         self.ring = ring
         self.replicas = min(replicas, ReplicaSet.capacity)
         self.avoided = ring.nodes.map { suspects.contains($0.advertise) }
+        self.future = future
+        self.futureInRing = future?.nodes.map { node in ring.index(of: node).map { Int32($0.rawValue) } ?? -1 } ?? []
+    }
+
+    /// The key's holders on the future ring that are not among `holders` (its holders now): the
+    /// members a move makes new holders of the key. In future-ring indices; empty when nothing
+    /// moves.
+    func newHolders(of key: UnsafeRawBufferPointer, besides holders: ReplicaSet) -> ReplicaSet {
+        guard let future else { return ReplicaSet() }
+        var extra = ReplicaSet()
+        for f in future.replicas(of: key, count: replicas) {
+            let now = futureInRing[f.rawValue]
+            if now >= 0 && holders.contains(NodeIndex(Int(now))) { continue }
+            extra.append(node: f)
+        }
+        return extra
+    }
+
+    /// Whether this node will hold `key` once the moves are done.
+    func willHoldHere(_ key: UnsafeRawBufferPointer) -> Bool {
+        guard let future else { return false }
+        return future.replicas(of: key, count: replicas).contains(where: future.isLocal)
+    }
+
+    /// Whether `sender` (a node of the future ring) will hold `key` once the moves are done.
+    func willHold(_ key: UnsafeRawBufferPointer, _ sender: NodeIndex) -> Bool {
+        guard let future else { return false }
+        return future.replicas(of: key, count: replicas).contains(sender)
     }
 
     @inline(__always) func isAvoided(_ node: NodeIndex) -> Bool { avoided[node.rawValue] }
@@ -53,8 +86,9 @@ struct Router {
         return fallback
     }
 
-    /// Does anything get copied (more than one copy, and another node to hold it)?
-    var replicates: Bool { replicas > 1 && ring.nodes.count > 1 }
+    /// Does anything get copied (more than one copy and another node to hold it, or a move
+    /// that makes new holders)?
+    var replicates: Bool { (replicas > 1 && ring.nodes.count > 1) || future != nil }
 
     func decide(_ command: Command, _ bytes: UnsafeRawBufferPointer) -> RouteDecision {
         switch command {

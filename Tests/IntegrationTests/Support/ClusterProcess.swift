@@ -74,6 +74,7 @@ final class ClusterProcess {
         var last = ""
         while Deadline.now() < deadline {
             var converged = true
+            var epochs: Set<String> = []
             for node in nodes {
                 guard let text = try? node.connect(timeout: 2).call("cluster nodes\r\n", until: "END\r\n") else {
                     converged = false
@@ -85,8 +86,14 @@ final class ClusterProcess {
                     converged = false
                     break
                 }
+                // And one membership epoch (the fence compares them): nodes that joined in a
+                // different order count their epochs up to the highest over their links.
+                if let stats = try? node.connect(timeout: 2).call("stats cluster\r\n", until: "END\r\n"),
+                   let line = stats.split(separator: "\r\n").first(where: { $0.hasPrefix("STAT membership_epoch ") }) {
+                    epochs.insert(String(line))
+                }
             }
-            if converged { return }
+            if converged && epochs.count == 1 { return }
             usleep(20_000)
         }
         stop()
