@@ -15,6 +15,9 @@ final class Repair: StorePass {
     private var fromEveryHolder = false
     /// Only drop copies this node no longer holds (the newcomers were filled before the switch).
     private var discardOnly = false
+    /// A node came onto the ring since the last complete pass: copies this node no longer
+    /// holds are dropped (whatever else the pass does).
+    private var discarding = false
     /// Nodes that came onto the ring: told `handoffDone` when a pass ends without failures.
     private var newcomers: Set<String> = []
 
@@ -34,6 +37,7 @@ final class Repair: StorePass {
         let handoff = !returned.isEmpty
         fromEveryHolder = (fromEveryHolder && running) || handoff
         discardOnly = (discardOnly || !running) && gone.isEmpty && !handoff
+        discarding = (discarding && running) || !came.isEmpty
         newcomers.formUnion(returned)
         guard worker.cluster.replicas > 1 || !came.isEmpty else { return }
         let what = (gone.isEmpty ? [] : ["\(gone.joined(separator: ", ")) left the ring"])
@@ -56,7 +60,7 @@ final class Repair: StorePass {
         let store = worker.context.store
         // A backup copy whose key this node now owns counts as owned from now on.
         if let owner = holders.first, router.ring.isLocal(owner) { store.markOwned(key) }
-        if (fromEveryHolder || discardOnly) && !holders.contains(where: router.ring.isLocal) && !router.willHoldHere(key) {
+        if discarding && !holders.contains(where: router.ring.isLocal) && !router.willHoldHere(key) {
             // Not a holder any more (a node came onto the ring and took this place): the
             // holders that stay have every acknowledged version and copy it to the newcomer.
             if store.discard(key) { worker.cluster.counters.copiesDiscarded.add(1, ordering: .relaxed) }
@@ -79,6 +83,7 @@ final class Repair: StorePass {
             worker.logger.notice("repair done (\(reason)): \(walked) keys walked in \(tookMillis) ms")
             fromEveryHolder = false
             discardOnly = false
+            discarding = false
             if let view = worker.currentView {
                 tell(newcomers.filter { id in view.ring.nodes.contains { $0.advertise == id } }, handoffDone: view)
             }
