@@ -131,14 +131,4 @@ import Testing
         _ = n.leave(now: 2)
         #expect(n.selfNews.state == .left)
     }
-
-    @Test func aNodeBackFromAConfirmedDeathRejoins() {
-        var n = Self.node(joining: false)
-        var actions = n.receive(GossipPacket(sender: Self.b, senderBoot: 2, body: .gossip,
-                                             news: [MemberNews(address: Self.a, state: .dead, incarnation: 10, bootID: 1, confirmed: true, reporter: Self.b.advertise)]), now: 1)
-        #expect(actions.contains(.returnedFromDeath))
-        actions = n.rejoin(now: 2)
-        #expect(n.selfNews.state == .joining)
-        #expect(n.incarnation > 11, "above the refutation too")
-    }
 }

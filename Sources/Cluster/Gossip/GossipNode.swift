@@ -264,14 +264,6 @@ public struct GossipNode: Sendable {
         return changeSelf(to: .leaving, now: now)
     }
 
-    /// Back from a death confirmed with a majority in sight (a long stop, the minority side of a
-    /// healed partition): what it holds may be old, so it starts over as `joining` and is
-    /// filled like a new node.
-    public mutating func rejoin(now: UInt64) -> [GossipAction] {
-        guard !leaving, selfState == .alive else { return [] }
-        return changeSelf(to: .joining, now: now)
-    }
-
     mutating func changeSelf(to state: MemberState, now: UInt64) -> [GossipAction] {
         let previous = selfState
         selfState = state

@@ -330,7 +330,6 @@ final class GossipService: EventHandler {
 
     private func perform(_ actions: [GossipAction]) {
         var membersChanged = false
-        var rejoining = false
         for action in actions {
             switch action {
             case .send(let to, let packet):
@@ -344,19 +343,11 @@ final class GossipService: EventHandler {
                 membersChanged = true
                 logger.notice("member \(address.advertise) forgotten")
             case .returnedFromDeath:
-                rejoining = true
-            }
-        }
-        if rejoining {
-            // What it holds may be old (its keys moved while it was away): it drops everything
-            // and is filled again like a new node, off the ring until then.
-            let rejoin = node.rejoin(now: GossipService.now())
-            if !rejoin.isEmpty {
-                let dropped = store?.discardAll() ?? 0
-                cluster.counters.rejoinDiscarded.add(UInt64(dropped), ordering: .relaxed)
-                logger.warning("the others declared this node dead (with a majority) and moved its keys: it dropped what it held (\(dropped) entries) and joins again")
-                perform(rejoin)
-                return
+                // Dropping what it holds and joining again, filled like a new node, lost
+                // acknowledged writes in the partition fault (1 run in 4): until that is
+                // understood, it keeps its data behind the barrier (issue 11's rule).
+                let limit = cluster.returning.begin(now: GossipService.now(), entries: store?.entryCount ?? 0, rate: cluster.repairRate)
+                logger.warning("the others declared this node dead and moved its keys: it takes no writes as owner until every member has handed its copies back (at most \(limit) ms)")
             }
         }
         if membersChanged { publishMembers() }

@@ -79,7 +79,6 @@ enum ClusterAdmin {
                 ("joins_completed", String(c.joinsCompleted.load(ordering: .relaxed))),
                 ("join_timeouts", String(c.joinTimeouts.load(ordering: .relaxed))),
                 ("leave_timeouts", String(c.leaveTimeouts.load(ordering: .relaxed))),
-                ("rejoin_discarded", String(c.rejoinDiscarded.load(ordering: .relaxed))),
                 ("read_failovers", String(c.readFailovers.load(ordering: .relaxed))),
                 ("minority_write_refusals", String(c.minorityWriteRefusals.load(ordering: .relaxed))),
                 ("returning", cluster.returning.holds(now: GossipService.now()) ? "yes" : "no"),

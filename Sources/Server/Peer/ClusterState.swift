@@ -279,8 +279,6 @@ final class ClusterCounters: Sendable {
     let joinsCompleted = Atomic<UInt64>(0)
     let joinTimeouts = Atomic<UInt64>(0)
     let leaveTimeouts = Atomic<UInt64>(0)
-    /// Entries dropped when this node came back from a confirmed death (it rejoins empty).
-    let rejoinDiscarded = Atomic<UInt64>(0)
     /// Copies dropped because this node no longer holds their key (after a node came onto the ring).
     let copiesDiscarded = Atomic<UInt64>(0)
     /// Reads (or parts of split reads) asked again of the next holder because their node failed.
