@@ -50,9 +50,13 @@ public enum PeerFrameType: UInt8, Sendable, CaseIterable {
     /// The sender's transfer pass for a move (join or leave) is done (request lane; payload: the
     /// move's digest, `current ring digest>future ring digest`, UTF-8; answered empty).
     case transferDone = 18
-    // Reserved for what comes next: anti-entropy.
+    /// Reserved (unused).
     case transferAck = 19
+    /// Anti-entropy: the sender's summary of one round of the keys it shares with the receiver
+    /// (`DigestMessage`; request lane; answered empty). Each side ships its own entries of the
+    /// buckets that differ.
     case digest = 20
+    /// Reserved (unused).
     case digestAck = 21
 }
 

@@ -16,6 +16,9 @@ public struct ItemVersion: Sendable, Hashable, Comparable, CustomStringConvertib
         a.clock != b.clock ? a.clock < b.clock : a.origin < b.origin
     }
 
+    /// The lowest clock of a version issued at this unix millisecond (anti-entropy's cut-offs).
+    public static func clock(atMillis millis: UInt64) -> UInt64 { HybridLogicalClock.floor(millis: millis) }
+
     /// `<clock>.<origin>`, as `cluster local` and the logs show it.
     public var description: String { "\(clock).\(origin)" }
 }
@@ -180,6 +183,12 @@ extension Store {
     /// repair that copies keys again after a death; one stripe lock at a time.
     public func forEachKey(from cursor: inout DumpCursor, budget: Int, _ body: (UnsafeRawBufferPointer) -> Void) -> Bool {
         walkLive(from: &cursor, budget: budget, tombstones: true) { body($0.key) }
+    }
+
+    /// `forEachKey` with each entry's version: for anti-entropy's summaries. `body` runs under
+    /// the stripe lock: copy what is needed, never call back into the store.
+    public func forEachVersion(from cursor: inout DumpCursor, budget: Int, _ body: (UnsafeRawBufferPointer, ItemVersion) -> Void) -> Bool {
+        walkLive(from: &cursor, budget: budget, tombstones: true) { body($0.key, $0.itemVersion) }
     }
 
     /// Live items and tombstones held (what a full walk hands out, roughly).

@@ -208,6 +208,8 @@ final class Worker: EventHandler, PeerChannelHost {
     /// join or leave (`Transfer`).
     private lazy var repair: Repair? = index == 0 && clusterState != nil ? Repair(worker: self) : nil
     private lazy var transfer: Transfer? = index == 0 && clusterState != nil ? Transfer(worker: self) : nil
+    /// Worker 0 compares digests with the other replicas and repairs what differs.
+    private lazy var antiEntropy: AntiEntropy? = index == 0 && clusterState != nil ? AntiEntropy(worker: self) : nil
 
     /// Forwarded writes a peer refused as not its key's owner, waiting for a newer view (or
     /// 100 ms) before they are routed once more.
@@ -254,8 +256,10 @@ final class Worker: EventHandler, PeerChannelHost {
     /// Fails links whose oldest request is older than peer_timeout; pings idle links.
     func checkLinkTimeouts() {
         let now = nowMillis
-        repair?.tick(interval: UInt64(min(cluster.peerTimeoutMillis / 4, 100)))
-        transfer?.tick(interval: UInt64(min(cluster.peerTimeoutMillis / 4, 100)))
+        let interval = UInt64(min(cluster.peerTimeoutMillis / 4, 100))
+        repair?.tick(interval: interval)
+        transfer?.tick(interval: interval)
+        antiEntropy?.tick(interval: interval, busy: repair?.running == true || transfer?.running == true)
         if let first = pendingRetries.first, now >= first.at + 100 { runRetries() }
         for link in links.values { link.tick(now: now) }
         for session in Array(sessions.values) { session.channel.checkHandshake(now: now, limit: cluster.handshakeTimeoutMillis) }

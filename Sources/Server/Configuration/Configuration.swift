@@ -80,6 +80,9 @@ public struct Configuration: Sendable, Equatable {
     public var repairRate: Int = 20_000
     /// Keys per second a node transfers to members joining or taking over from a leaving one.
     public var transferRate: Int = 50_000
+    /// Milliseconds between anti-entropy rounds (replicas compare digests and repair what
+    /// differs); 0: off. At most half of `tombstone_ttl`.
+    public var antiEntropyInterval: Int = 20_000
     /// Milliseconds a joining node waits for its transfers before it takes its place anyway.
     public var joinTimeout: Int = 60_000
     /// Milliseconds a leaving node (SIGTERM) hands over before it exits anyway.

@@ -263,6 +263,14 @@ enum OptionTable {
                    help: "keys per second a node transfers to a joining member, or to the takers of a leaving one",
                    apply: { c, v throws(ConfigurationError) in c.transferRate = try ValueParsing.integer(v, name: "transfer-rate", range: 1...10_000_000) },
                    render: { String($0.transferRate) }),
+        OptionSpec(long: "anti-entropy-interval", short: nil, arity: .value, shape: .duration,
+                   help: "replicas compare digests of the keys they share this often and repair what differs, newest version winning (0: off; at most half of tombstone-ttl)",
+                   apply: { c, v throws(ConfigurationError) in
+                       let ms = try ValueParsing.durationMillis(v, name: "anti-entropy-interval")
+                       guard ms == 0 || ms >= 1000 else { throw ConfigurationError("anti-entropy-interval: must be 0 (off) or at least 1s") }
+                       c.antiEntropyInterval = ms
+                   },
+                   render: { ValueParsing.formatDuration($0.antiEntropyInterval) }),
         duration("join-timeout", "a joining node takes its place on the ring after this long even if some transfers did not finish (repair fills the rest)",
                  100, \.joinTimeout),
         duration("shutdown-timeout", "on SIGTERM a cluster member hands its keys over for at most this long, then leaves anyway (re-replication covers the rest)",

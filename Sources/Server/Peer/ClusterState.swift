@@ -25,6 +25,8 @@ final class ClusterState: Sendable {
     let repairRate: Int
     /// Keys per second a move (join, leave) transfers.
     let transferRate: Int
+    /// Milliseconds between anti-entropy rounds; 0: off.
+    let antiEntropyIntervalMillis: UInt64
     /// A joining node takes its place after this long even without every transfer.
     let joinTimeoutMillis: UInt64
     /// A leaving node exits after this long even without every transfer.
@@ -53,6 +55,8 @@ final class ClusterState: Sendable {
     let gossipTiming: GossipTiming
     /// Up while this node, back from a confirmed death, waits for its copies (see the type).
     let returning = ReturningBarrier()
+    /// Anti-entropy's summaries of this round and the peers' (see `AntiEntropy`).
+    let antiEntropy = AntiEntropyBoard()
     private let current: Mutex<ClusterView>
 
     init(configuration c: Configuration, environment: [String: String]) throws(ConfigurationError) {
@@ -121,6 +125,11 @@ final class ClusterState: Sendable {
         partitionAvailable = c.partitionPolicy == .available
         repairRate = c.repairRate
         transferRate = c.transferRate
+        guard c.antiEntropyInterval <= c.tombstoneTTL / 2 else {
+            throw ConfigurationError(
+                "anti-entropy-interval (\(ValueParsing.formatDuration(c.antiEntropyInterval))) must be at most half of tombstone-ttl (\(ValueParsing.formatDuration(c.tombstoneTTL))): a round must reach every copy before a tombstone is forgotten, or a copy that missed a delete could bring the key back")
+        }
+        antiEntropyIntervalMillis = UInt64(c.antiEntropyInterval)
         joinTimeoutMillis = UInt64(c.joinTimeout)
         shutdownTimeoutMillis = UInt64(c.shutdownTimeout)
         handshakeTimeoutMillis = max(UInt64(c.peerTimeout), 1000)
@@ -279,6 +288,22 @@ final class ClusterCounters: Sendable {
     let joinsCompleted = Atomic<UInt64>(0)
     let joinTimeouts = Atomic<UInt64>(0)
     let leaveTimeouts = Atomic<UInt64>(0)
+    /// Anti-entropy: rounds walked, rounds skipped (a move or a repair ran, the ring changed),
+    /// digests sent and received and their bytes, digests dropped (stale round, other ring),
+    /// buckets found differing, keys shipped to repair them and their bytes, the last walk's
+    /// milliseconds, keys still to ship.
+    let antiEntropyRounds = Atomic<UInt64>(0)
+    let antiEntropySkipped = Atomic<UInt64>(0)
+    let digestsSent = Atomic<UInt64>(0)
+    let digestBytesSent = Atomic<UInt64>(0)
+    let digestsReceived = Atomic<UInt64>(0)
+    let digestBytesReceived = Atomic<UInt64>(0)
+    let digestsDropped = Atomic<UInt64>(0)
+    let bucketsDiffering = Atomic<UInt64>(0)
+    let antiEntropyKeys = Atomic<UInt64>(0)
+    let antiEntropyBytes = Atomic<UInt64>(0)
+    let antiEntropyWalkMillis = Atomic<UInt64>(0)
+    let antiEntropyPending = Atomic<Int>(0)
     /// Copies dropped because this node no longer holds their key (after a node came onto the ring).
     let copiesDiscarded = Atomic<UInt64>(0)
     /// Reads (or parts of split reads) asked again of the next holder because their node failed.

@@ -50,6 +50,32 @@ final class PeerSession: PeerChannelDelegate {
                 worker.coordinator?.post(.transferDone(from: sender.advertise, move: String(decoding: payload, as: UTF8.self)))
             }
             sendAnswer(header.requestID, UnsafeRawBufferPointer(start: nil, count: 0))
+        case (.request, .digest):
+            let message: DigestMessage
+            do throws(DigestMessage.Malformed) {
+                message = try DigestMessage(decoding: payload)
+            } catch {
+                worker.cluster.counters.peerProtocolErrors.add(1, ordering: .relaxed)
+                channel.close(reason: "malformed digest frame: \(error.reason)")
+                return
+            }
+            let counters = worker.cluster.counters
+            counters.digestsReceived.add(1, ordering: .relaxed)
+            counters.digestBytesReceived.add(UInt64(payload.count), ordering: .relaxed)
+            if let sender = channel.peer?.node {
+                switch worker.cluster.antiEntropy.received(from: sender.advertise, message) {
+                case .compared(let buckets):
+                    counters.bucketsDiffering.add(UInt64(buckets.count), ordering: .relaxed)
+                    if !buckets.isEmpty {
+                        worker.logger.notice("anti-entropy round \(message.round): \(buckets.count) buckets differ from \(sender.advertise)'s; shipping their keys")
+                    }
+                case .waiting:
+                    break
+                case .stale, .otherRing:
+                    counters.digestsDropped.add(1, ordering: .relaxed)
+                }
+            }
+            sendAnswer(header.requestID, UnsafeRawBufferPointer(start: nil, count: 0))
         case (.request, .flush):
             var reader = PeerWireReader(payload)
             guard let cutoff = try? reader.u64(), reader.remaining == 0 else {

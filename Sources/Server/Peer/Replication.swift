@@ -124,12 +124,17 @@ enum Replication {
     /// Sends the key's current state here to every other holder of the key (and every holder a
     /// move adds; `onlyNewHolders`: to those alone), as parts of `work`.
     static func ship(_ key: UnsafeRawBufferPointer, _ router: Router, _ worker: Worker, _ work: ForwardWork, onlyNewHolders: Bool = false) {
+        ship(key, worker, work) { forEachTarget(key, router, worker, onlyNewHolders: onlyNewHolders, $0) }
+    }
+
+    /// Sends the key's current state here on each link `targets` names, as parts of `work`.
+    static func ship(_ key: UnsafeRawBufferPointer, _ worker: Worker, _ work: ForwardWork, to targets: ((PeerLink) -> Void) -> Void) {
         var payload: [UInt8]?
         var encoded = false
         let counters = worker.cluster.counters
         let async: Bool
         if case .replicated(_, _, true) = work.kind { async = true } else { async = false }
-        forEachTarget(key, router, worker, onlyNewHolders: onlyNewHolders) { link in
+        targets { link in
             if !encoded {
                 encoded = true
                 payload = encodedState(of: key, worker.context.store)

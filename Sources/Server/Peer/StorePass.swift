@@ -105,9 +105,15 @@ class StorePass: AnswerWaiter {
     }
 
     /// Ships `key`'s state here to its other holders (or, `onlyNewHolders`, to the holders a
-    /// move adds) as one copy of this pass. False when one of those links is full.
-    func ship(_ key: UnsafeRawBufferPointer, _ router: Router, onlyNewHolders: Bool = false, counted: (Int) -> Void) -> Bool {
-        guard Replication.targetsHaveRoom(key, router, worker, onlyNewHolders: onlyNewHolders) else { return false }
+    /// move adds; or, `to`, on those links alone) as one copy of this pass. False when one of
+    /// those links is full.
+    func ship(_ key: UnsafeRawBufferPointer, _ router: Router, onlyNewHolders: Bool = false, to links: [PeerLink]? = nil,
+              counted: (Int) -> Void) -> Bool {
+        if let links {
+            guard !links.contains(where: \.isFull) else { return false }
+        } else {
+            guard Replication.targetsHaveRoom(key, router, worker, onlyNewHolders: onlyNewHolders) else { return false }
+        }
         let work = ForwardWork(kind: .replicated(localAnswer: [], silentOnFailure: true, async: false), parts: 1,
                                slot: AnswerSlot(), connection: self)
         work.onDone = { [unowned self] done in
@@ -118,7 +124,11 @@ class StorePass: AnswerWaiter {
         }
         inFlight += 1
         if let size = worker.context.store.export(key, { _, value in value.count }) { counted(key.count + size) }
-        Replication.ship(key, router, worker, work, onlyNewHolders: onlyNewHolders)
+        if let links {
+            Replication.ship(key, worker, work) { body in links.forEach(body) }
+        } else {
+            Replication.ship(key, router, worker, work, onlyNewHolders: onlyNewHolders)
+        }
         work.partDone()
         return true
     }
