@@ -116,3 +116,13 @@ public struct ConfigurationError: Error, CustomStringConvertible, Sendable {
     public init(_ message: String) { self.message = message }
     public var description: String { message }
 }
+
+extension Configuration {
+    /// Settings each valid alone but not together.
+    public func checkCombinations() throws(ConfigurationError) {
+        guard antiEntropyInterval <= tombstoneTTL / 2 else {
+            throw ConfigurationError(
+                "anti-entropy-interval \(ValueParsing.formatDuration(antiEntropyInterval)) must be at most half of tombstone-ttl \(ValueParsing.formatDuration(tombstoneTTL)): a round must reach every copy before a tombstone is forgotten, or a copy that missed a delete could bring the key back")
+        }
+    }
+}

@@ -169,6 +169,7 @@ public enum LaunchOptions {
             try OptionTable.spec(long: "seeds")!.apply(&configuration, seedValues.joined(separator: ","))
         }
         if verboseCount > 0 { configuration.verbose = min(verboseCount, 3) }
+        try configuration.checkCombinations()
         return printConfig ? .printConfig(configuration, warnings: warnings) : .run(configuration, warnings: warnings)
     }
 

@@ -125,10 +125,7 @@ final class ClusterState: Sendable {
         partitionAvailable = c.partitionPolicy == .available
         repairRate = c.repairRate
         transferRate = c.transferRate
-        guard c.antiEntropyInterval <= c.tombstoneTTL / 2 else {
-            throw ConfigurationError(
-                "anti-entropy-interval (\(ValueParsing.formatDuration(c.antiEntropyInterval))) must be at most half of tombstone-ttl (\(ValueParsing.formatDuration(c.tombstoneTTL))): a round must reach every copy before a tombstone is forgotten, or a copy that missed a delete could bring the key back")
-        }
+        try c.checkCombinations()
         antiEntropyIntervalMillis = UInt64(c.antiEntropyInterval)
         joinTimeoutMillis = UInt64(c.joinTimeout)
         shutdownTimeoutMillis = UInt64(c.shutdownTimeout)
