@@ -13,8 +13,20 @@ Faults (--faults kill,kill2,stop,hotkill,partition; default all):
                 node must hold and serve everything (it refuses writes without a majority)
     stop        SIGSTOP one node for half the shortest suspicion (0.19 s), then SIGCONT: nobody dies
     hotkill     SIGKILL the owner of a hot key while clients `cas` and `incr` it
-    partition   nftables cuts 127.0.0.3 from 127.0.0.1 and 127.0.0.2 both ways for 5 s, then heals
+    partition   nftables cuts the last node from the others both ways for 10 s, then heals
                 (skipped, as in gossip-faults.py, where nft is missing or cannot load)
+    restart     SIGKILL one node and start it again at once (inside the suspicion timeout): a
+                new life joins (joining, filled by transfers, then alive)
+    restart-dead  SIGKILL one node, wait until the others declared it dead and copied its keys
+                again, then start it again
+    longstop    SIGSTOP one node for twice the longest suspicion (9.6 s at 0.2 s probes), then SIGCONT
+                (clients leave it alone while it is stopped, as a client that ejects a server would)
+    term-restart  SIGTERM one node (it hands over and exits 0), then start it again
+    grow        start one more node (on the next host, not in anyone's seed list) under load: it
+                joins; the keys moved are reported against the ideal (new copies the ring needs)
+    shrink      SIGTERM one node and leave it gone: it hands its keys over and exits 0
+
+--nodes N (default 3; 5 for the 5-node row) puts node i on 127.0.0.i.
 
 Clients (threads, plain sockets, the memcached text protocol) talk from 127.0.0.9, which no
 partition rule names, round-robin over the live nodes, at most --rate requests/s each (so -m 64 holds every key); each
@@ -25,7 +37,9 @@ acknowledged writes lost, contradicted cas/incr results, failed requests, the lo
 was unreadable or unwritable (the longest gap between two successes of one client, or of one hot
 key or counter), the time until every survivor reports `repair_pending 0`, keys whose copies
 (`cluster local <key>` on each live node) disagree or are fewer than min(replicas, live nodes),
-and `evictions` (must be 0).
+and `evictions` (must be 0). "time until N copies again" runs from the fault, or from a node's
+return, until every live node sees the others in place and reports `repair_pending 0` and
+`transfer_pending 0`.
 
 Nodes run with -t 1 -m 64 --probe-interval 200ms --probe-timeout 100ms and, with --replicas N >= 2,
 --replicas N --replication MODE; with --replicas 1 no replication flag at all (the baseline, which
@@ -53,16 +67,19 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "ben
 import common  # noqa: E402
 
 CLIENT_ADDRESS = "127.0.0.9"
-HOSTS = ["127.0.0.1", "127.0.0.2", "127.0.0.3"]
+HOSTS = [f"127.0.0.{i}" for i in range(1, 7)]  # node i on 127.0.0.i; one spare for grow
 TIMING = ["--probe-interval", "200ms", "--probe-timeout", "100ms"]
 NFT_TABLE = f"ringcache_faults_{os.getpid()}"
-ALL_FAULTS = ["kill", "kill2", "stop", "hotkill", "partition"]
+ALL_FAULTS = ["kill", "kill2", "stop", "hotkill", "partition", "restart", "restart-dead", "longstop",
+              "term-restart", "grow", "shrink"]
 HOT_KEYS = [f"hot_{i}" for i in range(4)]
 COUNTERS = [f"ctr_{i}" for i in range(4)]
 CLIENT_TIMEOUT = 2.0
 BATCH = 50
 STOP_SECONDS = 0.19  # half of 4 * log10(3) * 0.2 s, memberlist's shortest suspicion at 3 nodes
-PARTITION_SECONDS = 5.0
+PARTITION_SECONDS = 10.0
+LONGEST_SUSPICION = 6 * 4 * 1 * 0.2  # suspicion_max_multiplier x multiplier x max(1, log10(n)) x probe, n <= 9
+LONGSTOP_SECONDS = 2 * LONGEST_SUSPICION
 INF = float("inf")
 CLUSTERS = []  # every cluster started, for the signal handler
 
@@ -75,6 +92,7 @@ class Node:
     def __init__(self, binary, index, host, port, peer_port, seeds, log_dir, extra):
         self.binary, self.index, self.host, self.port, self.peer_port = binary, index, host, port, peer_port
         self.seeds, self.log_dir, self.extra = seeds, log_dir, list(extra)
+        self.base_log_dir, self.life = log_dir, 1
         self.proc = None
 
     @property
@@ -90,6 +108,12 @@ class Node:
         args = [self.binary, "-l", self.host, "-p", str(self.port), "--peer-port", str(self.peer_port),
                 "-m", "64", "-t", "1", "-U", "0", "--seeds", self.seeds] + TIMING + self.extra
         self.proc = common.Process("ringcached", args, self.port, log_dir=self.log_dir, host=self.host, timeout=20)
+
+    def restart(self):
+        """A new life on the same address (its log in <dir>.<life>)."""
+        self.life += 1
+        self.log_dir = f"{self.base_log_dir}.{self.life}"
+        self.start()
 
     def signal(self, sig):
         os.kill(self.proc.pid, sig)
@@ -116,7 +140,7 @@ class Node:
             return ""
 
 
-def free_ports(count):
+def free_ports(count, hosts):
     """`count` distinct ports free for TCP and UDP on every host, below Linux's ephemeral range."""
     rng = random.Random()
     ports = []
@@ -127,7 +151,7 @@ def free_ports(count):
         if p in ports:
             continue
         try:
-            for host in HOSTS:
+            for host in hosts:
                 for kind in (socket.SOCK_STREAM, socket.SOCK_DGRAM):
                     with socket.socket(socket.AF_INET, kind) as s:
                         s.bind((host, p))
@@ -138,17 +162,32 @@ def free_ports(count):
 
 
 class Cluster:
-    """Three nodes, one per host, every node seeded with all three; `live` is what clients use."""
+    """`n` nodes, one per host, every node seeded with all of them; `live` is what clients use;
+    `spare` is one more node on the next host (not in the seed list) that `grow` starts."""
 
-    def __init__(self, binary, log_dir, extra):
-        ports = free_ports(2 * len(HOSTS))
-        n = len(HOSTS)
-        seeds = ",".join(f"{HOSTS[i]}:{ports[i]}@{ports[n + i]}" for i in range(n))
+    def __init__(self, binary, log_dir, extra, n=3):
+        hosts = HOSTS[:n + 1]
+        ports = free_ports(2 * (n + 1), hosts)
+        seeds = ",".join(f"{hosts[i]}:{ports[i]}@{ports[n + 1 + i]}" for i in range(n))
         self.dir = log_dir
-        self.nodes = [Node(binary, i + 1, HOSTS[i], ports[i], ports[n + i], seeds, os.path.join(log_dir, f"n{i + 1}"), extra)
+        self.nodes = [Node(binary, i + 1, hosts[i], ports[i], ports[n + 1 + i], seeds, os.path.join(log_dir, f"n{i + 1}"), extra)
                       for i in range(n)]
+        self.spare = Node(binary, n + 1, hosts[n], ports[n], ports[2 * n + 1], seeds, os.path.join(log_dir, f"n{n + 1}"), extra)
         self.live = list(self.nodes)
         self.lock = threading.Lock()
+
+    def add(self, node):
+        """`node` serves clients (again)."""
+        with self.lock:
+            if node not in self.nodes:
+                self.nodes.append(node)
+            if node not in self.live:
+                self.live.append(node)
+
+    def remove(self, node):
+        """Clients stop using `node` (it is about to stop)."""
+        with self.lock:
+            self.live = [n for n in self.live if n is not node]
 
     def start(self):
         for node in self.nodes:
@@ -163,12 +202,11 @@ class Cluster:
             return list(self.live)
 
     def kill(self, node):
-        with self.lock:
-            self.live = [n for n in self.live if n is not node]
+        self.remove(node)
         node.kill()
 
     def stop(self):
-        for node in self.nodes:
+        for node in self.nodes + ([self.spare] if self.spare not in self.nodes else []):
             try:
                 node.stop()
             except Exception as e:  # keep stopping the others
@@ -239,12 +277,40 @@ def all_see_dead(observers, members):
 
 
 def repair_pending(node):
-    """`repair_pending` from `stats cluster`: an int, "absent" if the node has no such stat, None if
-    it did not answer."""
+    """`repair_pending` + `transfer_pending` from `stats cluster`: an int, "absent" if the node has
+    no repair_pending, None if it did not answer."""
     s = stats(node, "cluster")
     if not s:
         return None
-    return int(s["repair_pending"]) if "repair_pending" in s else "absent"
+    if "repair_pending" not in s:
+        return "absent"
+    return int(s["repair_pending"]) + int(s.get("transfer_pending", 0))
+
+
+def routes(node, keys, chunk=200):
+    """{key: [holders]} from `cluster route <key>` on `node`, pipelined."""
+    out = {}
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.settimeout(10)
+        s.bind((CLIENT_ADDRESS, 0))
+        s.connect((node.host, node.port))
+        buf = b""
+        for i in range(0, len(keys), chunk):
+            part = keys[i:i + chunk]
+            s.sendall("".join(f"cluster route {k}\r\n" for k in part).encode())
+            for key in part:
+                while buf.count(b"END\r\n") == 0:
+                    data = s.recv(65536)
+                    if not data:
+                        raise RuntimeError(f"cluster route on {node.name}: connection closed")
+                    buf += data
+                answer, buf = buf.split(b"END\r\n", 1)
+                out[key] = answer.decode().split()[2:]  # ROUTE <key> <owner> <backup>...
+    return out
+
+
+def counter_sum(nodes, name):
+    return sum(int(stats(n, "cluster").get(name, 0)) for n in nodes)
 
 
 def wait_until(predicate, limit, step=0.05):
@@ -713,7 +779,7 @@ def fault_hotkill(cluster, rng, fault, opts):
 
 
 def fault_partition(cluster, rng, fault, opts):
-    alone, others = cluster.nodes[2], cluster.nodes[:2]
+    alone, others = cluster.nodes[-1], cluster.nodes[:-1]
     result = partition_rules(alone.host, [n.host for n in others])
     if result.returncode != 0:
         fault.check(False, f"nft rules load ({result.stderr.decode().strip()})")
@@ -732,8 +798,157 @@ def fault_partition(cluster, rng, fault, opts):
     fault.check(healed is not None, f"every node sees every node alive after the heal ({fmt_s(healed)}, limit 15 s)")
 
 
+def back(cluster, fault, node, label):
+    """Starts `node` again (a new life); clients use it at once; the recovery is timed from here."""
+    at = time.monotonic()
+    node.restart()
+    cluster.add(node)
+    repair_watch(fault, label, cluster.live_nodes(), [], at)
+    joined = wait_until(lambda: all_alive(cluster.live_nodes(), cluster.live_nodes()), 30)
+    fault.check(joined is not None, f"{node.name} alive everywhere after its restart ({fmt_s(joined)}, limit 30 s)")
+    return at
+
+
+def fault_restart(cluster, rng, fault, opts):
+    victim = rng.choice(cluster.nodes)
+    fault.at = time.monotonic()
+    cluster.kill(victim)
+    back(cluster, fault, victim, "after the restart")
+    fault.notes.append(f"SIGKILL {victim.name}, started again at once ({time.monotonic() - fault.at:.2f} s later "
+                       f"it was alive everywhere)")
+
+
+def fault_restart_dead(cluster, rng, fault, opts):
+    victim = rng.choice(cluster.nodes)
+    fault.at = time.monotonic()
+    cluster.kill(victim)
+    survivors = cluster.live_nodes()
+    repair_watch(fault, "after the kill", survivors, [victim], fault.at)
+    seen = wait_until(lambda: all_see_dead(survivors, [victim]), 15)
+    fault.watchers[0].join(30)
+    fault.check(seen is not None, f"{victim.name} declared dead by the others ({fmt_s(seen)})")
+    at = back(cluster, fault, victim, "after the restart")
+    fault.notes.append(f"SIGKILL {victim.name}; dead everywhere after {fmt_s(seen)}, repaired after "
+                       f"{fmt_s(fault.repair[0][1])}; started again {at - fault.at:.2f} s after the kill")
+
+
+def fault_longstop(cluster, rng, fault, opts):
+    victim = rng.choice(cluster.nodes)
+    others = [n for n in cluster.nodes if n is not victim]
+    fault.at = time.monotonic()
+    victim.signal(signal.SIGSTOP)
+    # Clients stop using it, as a client that ejects a server after a timeout would: the
+    # windows measured are the cluster's, not those of clients waiting on a frozen process.
+    cluster.remove(victim)
+    try:
+        seen = wait_until(lambda: all_see_dead(others, [victim]), LONGSTOP_SECONDS)
+        time.sleep(max(0.0, LONGSTOP_SECONDS - (time.monotonic() - fault.at)))
+    finally:
+        victim.signal(signal.SIGCONT)
+    at = time.monotonic()
+    cluster.add(victim)
+    fault.notes.append(f"SIGSTOP {victim.name} for {LONGSTOP_SECONDS:.1f} s (twice the longest suspicion; "
+                       f"declared dead by the others after {fmt_s(seen)}), then SIGCONT")
+    repair_watch(fault, "after SIGCONT", cluster.nodes, [], at)
+    alive = wait_until(lambda: all_alive(cluster.nodes, cluster.nodes), 30)
+    fault.check(alive is not None, f"every node sees every node alive after SIGCONT ({fmt_s(alive)}, limit 30 s)")
+
+
+def leave(cluster, fault, node):
+    """SIGTERM: clients stop using `node`; it must hand over and exit 0 within shutdown_timeout."""
+    cluster.remove(node)
+    at = time.monotonic()
+    node.signal(signal.SIGTERM)
+    try:
+        code = node.proc.proc.wait(40)
+    except subprocess.TimeoutExpired:
+        code = None
+    took = time.monotonic() - at
+    fault.check(code == 0, f"{node.name} left: exit {code} {took:.2f} s after SIGTERM (limit: shutdown_timeout 30 s)")
+    return at, took
+
+
+def ideal_moves(before, after):
+    """New copies the ring change needs: per key, the holders after that did not hold it before."""
+    return sum(len(set(after[k]) - set(before.get(k, []))) for k in after)
+
+
+def snapshot_keys(opts):
+    keys = list(HOT_KEYS + COUNTERS)
+    for c in opts.get("clients", []):
+        keys += c.ledger.unique_keys[:]
+    return keys
+
+
+def moved_report(cluster, fault, keys, before, moved, label):
+    after = routes(cluster.live_nodes()[0], keys)
+    ideal = ideal_moves(before, after)
+    ratio = f"{moved / ideal:.2f}x the ideal" if ideal else "n/a"
+    fault.notes.append(f"{label}: {moved} keys transferred; ideal {ideal} new copies for the {len(keys)} keys "
+                       f"acknowledged before it ({ratio}; writes during the move go to both replica sets instead)")
+
+
+def transferred(nodes):
+    return {n.advertise: int(stats(n, "cluster").get("transferred_keys", 0)) for n in nodes}
+
+
+def fault_grow(cluster, rng, fault, opts):
+    node = cluster.spare
+    keys = snapshot_keys(opts)
+    before = routes(cluster.live_nodes()[0], keys)
+    sent_before = transferred(cluster.live_nodes())
+    fault.at = time.monotonic()
+    node.start()
+    cluster.add(node)
+    repair_watch(fault, "after the start", cluster.live_nodes(), [], fault.at)
+    joined = wait_until(lambda: all_alive(cluster.live_nodes(), cluster.live_nodes()), 30)
+    fault.check(joined is not None, f"{node.name} (in no seed list) alive everywhere ({fmt_s(joined)}, limit 30 s)")
+    fault.watchers[-1].join(30)
+    sent = transferred(cluster.live_nodes())
+    moved = sum(sent[a] - sent_before.get(a, 0) for a in sent)
+    moved_report(cluster, fault, keys, before, moved, f"grow to {len(cluster.live_nodes())} nodes")
+
+
+def fault_shrink(cluster, rng, fault, opts):
+    victim = rng.choice(cluster.nodes)
+    keys = snapshot_keys(opts)
+    everyone = cluster.live_nodes()
+    before = routes(everyone[0], keys)
+    sent_before = transferred(everyone)
+    fault.at = time.monotonic()
+    # The leaving node's own transfers count too: sampled as it goes (it exits at the end).
+    last = {"n": sent_before[victim.advertise]}
+
+    def sample():
+        while victim.proc.alive():
+            s = stats(victim, "cluster")
+            if s and "transferred_keys" in s:
+                last["n"] = int(s["transferred_keys"])
+            time.sleep(0.02)
+    watcher = threading.Thread(target=sample, daemon=True)
+    watcher.start()
+    at, took = leave(cluster, fault, victim)
+    watcher.join(5)
+    survivors = cluster.live_nodes()
+    repair_watch(fault, "after the leave", survivors, [], at)
+    fault.watchers[-1].join(30)
+    sent = transferred(survivors)
+    moved = sum(sent[a] - sent_before[a] for a in sent) + last["n"] - sent_before[victim.advertise]
+    moved_report(cluster, fault, keys, before, moved, f"shrink to {len(survivors)} nodes")
+    fault.notes.append(f"SIGTERM {victim.name}, left gone")
+
+
+def fault_term_restart(cluster, rng, fault, opts):
+    victim = rng.choice(cluster.nodes)
+    fault.at = time.monotonic()
+    _, took = leave(cluster, fault, victim)
+    at = back(cluster, fault, victim, "after the restart")
+    fault.notes.append(f"SIGTERM {victim.name} (exit after {took:.2f} s), started again {at - fault.at:.2f} s after the SIGTERM")
+
+
 FAULTS = {"kill": fault_kill, "kill2": fault_kill2, "stop": fault_stop, "hotkill": fault_hotkill,
-          "partition": fault_partition}
+          "partition": fault_partition, "restart": fault_restart, "restart-dead": fault_restart_dead,
+          "longstop": fault_longstop, "term-restart": fault_term_restart, "grow": fault_grow, "shrink": fault_shrink}
 
 
 # ---------------------------------------------------------------- verification
@@ -996,13 +1211,13 @@ def report(fault, clients, figures, replicas, mode, run):
 def run_fault(name, args, rng, root):
     extra = ["--replicas", str(args.replicas), "--replication", args.mode] if args.replicas >= 2 else []
     log_dir = os.path.join(root, name)
-    cluster = Cluster(os.path.abspath(args.ringcached), log_dir, extra)
+    cluster = Cluster(os.path.abspath(args.ringcached), log_dir, extra, n=args.nodes)
     timing = {"load": 2.0, "after": 3.0, "settle": 2.0} if args.short else {"load": 5.0, "after": 10.0, "settle": 5.0}
     clients, run, fault, failures = [], None, Fault(), None
     CLUSTERS.append(cluster)
     try:
         took = cluster.start()
-        print(f"== {name}: 3 nodes converged in {took:.2f} s (logs in {log_dir})", flush=True)
+        print(f"== {name}: {args.nodes} nodes converged in {took:.2f} s (logs in {log_dir})", flush=True)
         setup = setup_keys(cluster)
         opts, focus, mix = {}, None, [0.55, 0.8, 0.9, 1.0]
         if name == "hotkill":
@@ -1018,6 +1233,7 @@ def run_fault(name, args, rng, root):
             mix = [0.3, 0.4, 0.7, 1.0]
         run = Run(cluster, mix, focus, args.rate)
         clients = [Client(i, run, rng.randrange(1 << 30)) for i in range(args.clients)]
+        opts["clients"] = clients
         run.started = time.monotonic()
         for c in clients:
             c.start()
@@ -1070,6 +1286,7 @@ def main():
     parser.add_argument("--replicas", type=int, default=2, help="copies of every key (1: no replication flags)")
     parser.add_argument("--mode", choices=["sync", "async"], default="sync", help="--replication MODE")
     parser.add_argument("--faults", default=",".join(ALL_FAULTS), help="comma-separated, from " + ",".join(ALL_FAULTS))
+    parser.add_argument("--nodes", type=int, default=3, choices=range(3, 6), help="cluster size (3 to 5)")
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--rate", type=float, default=2500, help="requests per second per client at most (0: no limit)")
     parser.add_argument("--seed", type=int, default=1)
@@ -1086,7 +1303,7 @@ def main():
     root = tempfile.mkdtemp(prefix="ringcache-faults-")
     rng = random.Random(args.seed)
     flags = f"--replicas {args.replicas} --replication {args.mode}" if args.replicas >= 2 else "no replication flags"
-    print(f"faults: {', '.join(faults)}; {'short' if args.short else 'full'}; {args.clients} clients from {CLIENT_ADDRESS}, "
+    print(f"faults: {', '.join(faults)}; {args.nodes} nodes; {'short' if args.short else 'full'}; {args.clients} clients from {CLIENT_ADDRESS}, "
           f"at most {args.rate:g} requests/s each; "
           f"{flags}; seed {args.seed}; logs under {root}", flush=True)
     failures = []
