@@ -194,7 +194,8 @@ class Cluster:
             node.start()
         took = wait_until(lambda: all_alive(self.nodes, self.nodes), 20)
         if took is None:
-            raise RuntimeError("the cluster did not converge in 20 s")
+            views = "; ".join(f"{n.name} sees {states(n)}" for n in self.nodes)
+            raise RuntimeError(f"the cluster did not converge in 20 s ({views})")
         return took
 
     def live_nodes(self):
@@ -388,6 +389,7 @@ class Conn:
     """One text-protocol connection from CLIENT_ADDRESS to a node."""
 
     def __init__(self, node, timeout=CLIENT_TIMEOUT):
+        self.node = node
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         try:
             self.sock.settimeout(timeout)
@@ -483,6 +485,7 @@ class Ledger:
         self.acked = {"set": 0, "cas": 0, "incr": 0}
         self.failures = {}
         self.read_misses = 0        # reads of acknowledged keys that missed during the run
+        self.miss_log = []          # (monotonic time, node name) of each of them
         self.read_wrong = 0         # reads of unique keys that answered another value
         self.longest_gap = (0.0, 0.0)  # (seconds, monotonic time the gap ended)
         self.served = {}            # hot key or counter -> times it was read or written successfully
@@ -604,13 +607,17 @@ class Client(threading.Thread):
         self.ledger.acked["set"] += 1
         return True
 
+    def missed(self, c):
+        self.ledger.read_misses += 1
+        self.ledger.miss_log.append((time.monotonic(), c.node.name))
+
     def op_get(self, c):
         if not self.ledger.unique_keys:
             return self.op_set(c)
         key = self.rng.choice(self.ledger.unique_keys)
         got = c.get([key]).get(key)
         if got is None:
-            self.ledger.read_misses += 1
+            self.missed(c)
             return False
         if got[1] != self.ledger.unique[key]:
             self.ledger.read_wrong += 1
@@ -621,7 +628,7 @@ class Client(threading.Thread):
         key = self.pick(HOT_KEYS)
         got = c.get([key], "gets").get(key)
         if got is None or got[2] is None:
-            self.ledger.read_misses += 1
+            self.missed(c)
             return False
         self.ledger.served.setdefault(key, []).append(time.monotonic())
         self.seq += 1
@@ -645,7 +652,7 @@ class Client(threading.Thread):
         reply = c.command(f"incr {key} 1")
         if reply == b"NOT_FOUND":
             attempt[3] = "rejected"
-            self.ledger.read_misses += 1
+            self.missed(c)
             return False
         if not reply.isdigit():
             raise ProtocolError(f"incr answered {reply!r}")
@@ -1183,6 +1190,13 @@ def report(fault, clients, figures, replicas, mode, run):
     print(f"       {'failed requests':<40} {sum(failed.values())} "
           f"({', '.join(f'{k} {v}' for k, v in sorted(failed.items())) or 'none'}); "
           f"misses of acknowledged keys in the run {sum(l.read_misses for l in ledgers)}", flush=True)
+    misses = sorted(m for l in ledgers for m in l.miss_log)
+    if misses and fault.at:
+        by_node = {}
+        for t, name in misses:
+            by_node.setdefault(name, []).append(t - fault.at)
+        print(f"       {'   where and when (s after the fault)':<40} " + "; ".join(
+            f"{len(ts)} via {name} {ts[0]:+.2f}..{ts[-1]:+.2f}" for name, ts in sorted(by_node.items())), flush=True)
     wrong = sum(l.read_wrong for l in ledgers)
     line("in-run reads of another value", wrong, wrong == 0 or not strict)
     def ended(t):

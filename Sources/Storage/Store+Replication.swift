@@ -232,3 +232,20 @@ extension Store {
     }
 }
 
+extension Store {
+    /// Drops every item and tombstone this node holds, without a flush cut-off (copies of any
+    /// version are taken afterwards) and without counting deletes: a node whose death the
+    /// others confirmed must not bring old data back, and is filled again like a new one.
+    /// Returns how many entries it dropped.
+    public func discardAll() -> Int {
+        var cursor = DumpCursor()
+        var dropped = 0
+        var more = true
+        while more {
+            var keys: [[UInt8]] = []
+            more = forEachKey(from: &cursor, budget: 4096) { keys.append(Array($0)) }
+            for key in keys where key.withUnsafeBytes({ discard($0) }) { dropped += 1 }
+        }
+        return dropped
+    }
+}

@@ -35,6 +35,10 @@ final class GossipSimulation {
     private(set) var ticks = 0
     /// Every member change each node reported: (time, node, change).
     private(set) var changes: [(UInt64, Int, MemberChange)] = []
+    /// A node that joins (again, after its confirmed death) is promoted this long after it
+    /// began, as the membership coordinator does once the transfers to it are done.
+    var promoteJoiningAfter: UInt64 = 200
+    private var joiningSince: [Int: UInt64] = [:]
 
     /// `count` nodes, none started. Node addresses are 10.0.x.y:11211.
     init(count: Int, timing: GossipTiming, step: UInt64 = 5, seed: UInt64 = 1) {
@@ -125,7 +129,17 @@ final class GossipSimulation {
             guard var node = nodes[i] else { continue }
             if deadlineDriven && now < wake[i] { continue }
             ticks += 1
-            let actions = node.tick(now: now)
+            var actions = node.tick(now: now)
+            if node.selfState == .joining {
+                let since = joiningSince[i] ?? now
+                joiningSince[i] = since
+                if now >= since + promoteJoiningAfter {
+                    actions += node.promote(now: now)
+                    joiningSince[i] = nil
+                }
+            } else {
+                joiningSince[i] = nil
+            }
             wake[i] = node.nextDeadline(now: now)
             nodes[i] = node
             perform(actions, from: i)

@@ -293,13 +293,17 @@ import Testing
         #expect(n.members[Self.b.advertise]?.state == .alive)
         _ = n.receive(Self.packet(from: Self.c, news: [MemberNews(address: Self.b, state: .dead, incarnation: 5, bootID: 2, confirmed: true, reporter: "x")]), now: 4)
         #expect(n.members[Self.b.advertise]?.state == .dead)
-        // Alive at the same incarnation does not bring it back; a higher one does.
+        // Alive at the same incarnation does not bring it back; a higher one brings it back
+        // only as joining again (a confirmed death: its keys moved), shown dead until it says so.
         _ = n.receive(Self.packet(from: Self.c, news: [MemberNews(address: Self.b, state: .alive, incarnation: 5, bootID: 2)]), now: 5)
         #expect(n.members[Self.b.advertise]?.state == .dead)
         _ = n.receive(Self.packet(from: Self.b, news: [MemberNews(address: Self.b, state: .alive, incarnation: 6, bootID: 2)]), now: 6)
+        #expect(n.members[Self.b.advertise]?.news.member.state == .dead)
+        _ = n.receive(Self.packet(from: Self.b, news: [MemberNews(address: Self.b, state: .joining, incarnation: 7, bootID: 2)]), now: 7)
+        _ = n.receive(Self.packet(from: Self.b, news: [MemberNews(address: Self.b, state: .alive, incarnation: 8, bootID: 2)]), now: 8)
         #expect(n.members[Self.b.advertise]?.state == .alive)
         // A stale suspicion after that changes nothing.
-        _ = n.receive(Self.packet(from: Self.c, news: [MemberNews(address: Self.b, state: .suspect, incarnation: 5, bootID: 2, reporter: "x")]), now: 7)
+        _ = n.receive(Self.packet(from: Self.c, news: [MemberNews(address: Self.b, state: .suspect, incarnation: 7, bootID: 2, reporter: "x")]), now: 9)
         #expect(n.members[Self.b.advertise]?.state == .alive)
     }
 

@@ -131,4 +131,81 @@ import Testing
         _ = n.leave(now: 2)
         #expect(n.selfNews.state == .left)
     }
+
+    // MARK: - Back from a confirmed death
+
+    static func hear(_ n: inout GossipNode, _ news: MemberNews, from sender: NodeAddress = c, at t: UInt64) -> [GossipAction] {
+        n.receive(GossipPacket(sender: sender, senderBoot: 3, body: .gossip, news: [news]), now: t)
+    }
+
+    /// A member declared dead with a majority that speaks again in the same life is kept off
+    /// both rings (`joining`, marked: shown dead) until it says `joining` itself; then it joins
+    /// like a new node. The mark travels with the news, so others who only heard it alive
+    /// take it off the ring too (at one incarnation the mark beats `alive`).
+    @Test func aMemberBackFromAConfirmedDeathComesBackOnlyByJoining() {
+        var n = Self.node(joining: false)
+        _ = Self.hear(&n, MemberNews(address: Self.b, state: .alive, incarnation: 20, bootID: 2), at: 1)
+        _ = Self.hear(&n, MemberNews(address: Self.b, state: .dead, incarnation: 20, bootID: 2, confirmed: true, reporter: Self.c.advertise), at: 2)
+        #expect(n.members[Self.b.advertise]?.state == .dead)
+        // It refutes as if nothing happened: kept off the rings, marked.
+        _ = Self.hear(&n, MemberNews(address: Self.b, state: .alive, incarnation: 21, bootID: 2), from: Self.b, at: 3)
+        let held = n.members[Self.b.advertise]!.news
+        #expect(held.state == .joining && held.confirmed && held.incarnation == 21)
+        #expect(held.member.state == .dead && !held.member.holdsKeys)
+        // A later `alive` of the same life still is not taken.
+        _ = Self.hear(&n, MemberNews(address: Self.b, state: .alive, incarnation: 22, bootID: 2), from: Self.b, at: 4)
+        #expect(n.members[Self.b.advertise]!.news.member.state == .dead)
+        // It says `joining` itself (it dropped its data): it joins; then its promotion counts.
+        _ = Self.hear(&n, MemberNews(address: Self.b, state: .joining, incarnation: 23, bootID: 2), from: Self.b, at: 5)
+        #expect(n.members[Self.b.advertise]!.news.member.state == .joining)
+        #expect(n.members[Self.b.advertise]!.news.confirmed == false)
+        _ = Self.hear(&n, MemberNews(address: Self.b, state: .alive, incarnation: 24, bootID: 2), from: Self.b, at: 6)
+        #expect(n.members[Self.b.advertise]!.news.member.state == .alive)
+
+        // Another node that had it alive at 21 takes the mark at the same incarnation.
+        var m = GossipNode(local: Self.d, bootID: 4, incarnation: 10, seeds: [Self.b, Self.c], timing: .fast(), randomSeed: 2, now: 0, joining: false)
+        _ = Self.hear(&m, MemberNews(address: Self.b, state: .alive, incarnation: 21, bootID: 2), at: 1)
+        #expect(m.members[Self.b.advertise]?.state == .alive)
+        _ = Self.hear(&m, MemberNews(address: Self.b, state: .joining, incarnation: 21, bootID: 2, confirmed: true), at: 2)
+        #expect(m.members[Self.b.advertise]!.news.member.state == .dead)
+        // A new life (another boot) is a new member: it joined by itself, so its `alive` counts.
+        var k = Self.node(joining: false)
+        _ = Self.hear(&k, MemberNews(address: Self.b, state: .dead, incarnation: 20, bootID: 2, confirmed: true), at: 1)
+        _ = Self.hear(&k, MemberNews(address: Self.b, state: .alive, incarnation: 30, bootID: 9), from: Self.b, at: 2)
+        #expect(k.members[Self.b.advertise]!.news.member.state == .alive)
+    }
+
+    /// The node itself, told of its death confirmed with a majority (or of the mark), drops
+    /// its data before anything else goes out and joins again at a higher incarnation; a
+    /// death without a majority is refuted as before (it keeps its data).
+    @Test func aNodeToldOfItsConfirmedDeathJoinsAgain() {
+        var n = Self.node(joining: false)
+        let actions = Self.hear(&n, MemberNews(address: Self.a, state: .dead, incarnation: 10, bootID: 1, confirmed: true, reporter: Self.c.advertise), at: 1)
+        // Before anything that says `joining` goes out: the data is dropped first.
+        let dropAt = actions.firstIndex { if case .returnedFromDeath = $0 { return true } else { return false } }
+        let firstJoining = actions.firstIndex { action in
+            switch action {
+            case .send(_, let p), .stream(_, let p): return p.news.contains { $0.identity == Self.a.advertise && $0.state == .joining }
+            default: return false
+            }
+        }
+        #expect(dropAt != nil && firstJoining != nil && dropAt! < firstJoining!, "\(actions)")
+        #expect(n.selfNews.state == .joining)
+        #expect(n.incarnation > 10)
+        #expect(!actions.contains { if case .changed(let c) = $0 { return c.news.identity == Self.a.advertise && c.news.state == .alive } else { return false } })
+        // Told of the mark while it already joins again: it says `joining` above it.
+        let before = n.incarnation
+        _ = Self.hear(&n, MemberNews(address: Self.a, state: .joining, incarnation: before, bootID: 1, confirmed: true), at: 2)
+        #expect(n.selfNews.state == .joining && n.incarnation > before)
+
+        var m = Self.node(joining: false)
+        let refuted = Self.hear(&m, MemberNews(address: Self.a, state: .dead, incarnation: 10, bootID: 1, confirmed: false, reporter: Self.c.advertise), at: 1)
+        #expect(!refuted.contains { if case .returnedFromDeath = $0 { return true } else { return false } })
+        #expect(m.selfNews.state == .alive && m.incarnation > 10)
+        // Told of the mark while alive: same as the death itself.
+        var k = Self.node(joining: false)
+        let marked = Self.hear(&k, MemberNews(address: Self.a, state: .joining, incarnation: 10, bootID: 1, confirmed: true), at: 1)
+        #expect(marked.contains { if case .returnedFromDeath = $0 { return true } else { return false } })
+        #expect(k.selfNews.state == .joining)
+    }
 }

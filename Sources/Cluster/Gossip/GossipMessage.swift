@@ -9,7 +9,8 @@ public struct MemberNews: Sendable, Equatable {
     public var bootID: UInt64
     /// For `dead`: the member that declared it saw a majority of the members it knew, so the
     /// death moves ownership and is forgotten in time. A death declared by a minority is shown
-    /// but changes neither.
+    /// but changes neither. For `joining`: the member came back from such a death and must
+    /// join again; until it says `joining` itself it stays off the rings (shown `dead`).
     public var confirmed: Bool
     /// Who reported a suspicion or death (its `advertise`); "" otherwise. Suspicions from
     /// distinct reporters are the confirmations that shorten a suspicion.
@@ -28,7 +29,12 @@ public struct MemberNews: Sendable, Equatable {
 
     /// The member as `Membership` and `cluster nodes` see it.
     public var member: Member {
-        Member(address: address, state: state, incarnation: incarnation, holdsKeys: state.isOnRing || (state == .dead && !confirmed))
+        // Back from a confirmed death but not joining by itself yet: nothing may be sent to it
+        // (it is about to drop what it holds), so it is neither on the ring nor on the future one.
+        if state == .joining && confirmed {
+            return Member(address: address, state: .dead, incarnation: incarnation, holdsKeys: false)
+        }
+        return Member(address: address, state: state, incarnation: incarnation, holdsKeys: state.isOnRing || (state == .dead && !confirmed))
     }
 }
 

@@ -4,9 +4,25 @@
 extension GossipNode {
     mutating func apply(_ news: MemberNews, from sender: NodeAddress, viaPushPull: Bool, now: UInt64, _ actions: inout [GossipAction]) {
         guard news.incarnation <= GossipNode.maxIncarnation else { return }
-        if news.identity == local.advertise && news.state == .dead && news.confirmed && news.incarnation >= incarnation {
-            // Our death, declared with a majority in sight: our keys moved while we were away.
-            actions.append(.returnedFromDeath)
+        if news.identity == local.advertise && news.confirmed && news.incarnation >= incarnation
+            && (news.state == .dead || news.state == .joining)
+        {
+            // Our death, declared with a majority in sight (or the others' word that we must
+            // join again because of it): our keys moved while we were away, so what we hold may
+            // be old. An alive node drops it (`returnedFromDeath`, before anything is sent) and
+            // joins again, filled like a new one; a joining one says so above their news.
+            switch selfState {
+            case .alive where !leaving:
+                incarnation = max(incarnation, news.incarnation)
+                actions.append(.returnedFromDeath)
+                actions += changeSelf(to: .joining, now: now)
+                return
+            case .joining:
+                refute(above: news.incarnation, now: now, &actions)
+                return
+            default:
+                if news.state == .dead { actions.append(.returnedFromDeath) }
+            }
         }
         switch news.state {
         case .alive, .joining, .leaving:
@@ -43,10 +59,23 @@ extension GossipNode {
             actions.append(.changed(MemberChange(news: news, previous: nil, restarted: false)))
             return
         }
-        guard news.incarnation > known.news.incarnation else { return }
+        // `joining` marked confirmed: the member was declared dead with a majority and must
+        // join again (see below); at one incarnation that beats what it said of itself.
+        let mustRejoinNews = news.state == .joining && news.confirmed
+        let beatsSameIncarnation = mustRejoinNews && news.incarnation == known.news.incarnation
+            && (known.state == .alive || known.state == .suspect || known.state == .leaving)
+        guard news.incarnation > known.news.incarnation || beatsSameIncarnation else { return }
         var fresh = news
-        fresh.confirmed = false
+        fresh.confirmed = mustRejoinNews
         fresh.reporter = ""
+        // A life the others declared dead with a majority comes back only by joining again: its
+        // keys moved, and what it holds may be old. Until it says `joining` itself (it drops its
+        // data first), this node keeps it off the ring however it announces itself.
+        let mustRejoin = known.news.confirmed && (known.state == .dead || known.state == .joining)
+        if mustRejoin && !mustRejoinNews && news.state != .joining && news.bootID == known.news.bootID {
+            fresh.state = .joining
+            fresh.confirmed = true
+        }
         let restarted = known.news.bootID != 0 && news.bootID != known.news.bootID
         members[id] = KnownMember(news: fresh, changedAt: known.state == fresh.state ? known.changedAt : now)
         suspicions[id] = nil

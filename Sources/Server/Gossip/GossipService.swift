@@ -343,11 +343,17 @@ final class GossipService: EventHandler {
                 membersChanged = true
                 logger.notice("member \(address.advertise) forgotten")
             case .returnedFromDeath:
-                // Dropping what it holds and joining again, filled like a new node, lost
-                // acknowledged writes in the partition fault (1 run in 4): until that is
-                // understood, it keeps its data behind the barrier (issue 11's rule).
-                let limit = cluster.returning.begin(now: GossipService.now(), entries: store?.entryCount ?? 0, rate: cluster.repairRate)
-                logger.warning("the others declared this node dead and moved its keys: it takes no writes as owner until every member has handed its copies back (at most \(limit) ms)")
+                if node.selfState == .joining {
+                    // Before its `joining` goes out (the next actions): nothing sent to it as a
+                    // joining node is dropped here.
+                    let dropped = store?.discardAll() ?? 0
+                    cluster.counters.rejoinDiscarded.add(UInt64(dropped), ordering: .relaxed)
+                    logger.warning("the others declared this node dead (with a majority) and moved its keys: it dropped what it held (\(dropped) entries) and joins again")
+                } else {
+                    // Leaving: it keeps its data behind the barrier (issue 11's rule) while it goes.
+                    let limit = cluster.returning.begin(now: GossipService.now(), entries: store?.entryCount ?? 0, rate: cluster.repairRate)
+                    logger.warning("the others declared this node dead and moved its keys: it takes no writes as owner until every member has handed its copies back (at most \(limit) ms)")
+                }
             }
         }
         if membersChanged { publishMembers() }

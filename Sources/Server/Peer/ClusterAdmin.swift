@@ -79,6 +79,7 @@ enum ClusterAdmin {
                 ("joins_completed", String(c.joinsCompleted.load(ordering: .relaxed))),
                 ("join_timeouts", String(c.joinTimeouts.load(ordering: .relaxed))),
                 ("leave_timeouts", String(c.leaveTimeouts.load(ordering: .relaxed))),
+                ("rejoin_discarded", String(c.rejoinDiscarded.load(ordering: .relaxed))),
                 ("anti_entropy_rounds", String(c.antiEntropyRounds.load(ordering: .relaxed))),
                 ("anti_entropy_skipped", String(c.antiEntropySkipped.load(ordering: .relaxed))),
                 ("anti_entropy_walk_ms", String(c.antiEntropyWalkMillis.load(ordering: .relaxed))),

@@ -301,6 +301,8 @@ final class ClusterCounters: Sendable {
     let antiEntropyBytes = Atomic<UInt64>(0)
     let antiEntropyWalkMillis = Atomic<UInt64>(0)
     let antiEntropyPending = Atomic<Int>(0)
+    /// Entries dropped when this node came back from a confirmed death (it joins again, empty).
+    let rejoinDiscarded = Atomic<UInt64>(0)
     /// Copies dropped because this node no longer holds their key (after a node came onto the ring).
     let copiesDiscarded = Atomic<UInt64>(0)
     /// Reads (or parts of split reads) asked again of the next holder because their node failed.

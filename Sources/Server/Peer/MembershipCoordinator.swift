@@ -317,7 +317,9 @@ final class MembershipCoordinator: EventHandler, PeerChannelHost, PeerChannelDel
             }
             done()
         default:
-            if state == .alive { promotionAsked = false; joiningSince = 0 }
+            // Notices of an earlier move are not this one's (a node that rejoins after its death
+            // sees the same move digest as when it first joined).
+            if state == .alive { promotionAsked = false; joiningSince = 0; transfersDone = [:] }
             // SIGTERM before gossip said `leaving` (or with a view that never shows it): the
             // deadline still ends the leave.
             if let deadline = leaveDeadline, now >= deadline, let done = onLeaveDone {
