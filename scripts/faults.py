@@ -485,7 +485,7 @@ class Ledger:
         self.acked = {"set": 0, "cas": 0, "incr": 0}
         self.failures = {}
         self.read_misses = 0        # reads of acknowledged keys that missed during the run
-        self.miss_log = []          # (monotonic time, node name) of each of them
+        self.miss_log = []          # (monotonic time, node name, key) of each of them
         self.read_wrong = 0         # reads of unique keys that answered another value
         self.longest_gap = (0.0, 0.0)  # (seconds, monotonic time the gap ended)
         self.served = {}            # hot key or counter -> times it was read or written successfully
@@ -607,9 +607,9 @@ class Client(threading.Thread):
         self.ledger.acked["set"] += 1
         return True
 
-    def missed(self, c):
+    def missed(self, c, key):
         self.ledger.read_misses += 1
-        self.ledger.miss_log.append((time.monotonic(), c.node.name))
+        self.ledger.miss_log.append((time.monotonic(), c.node.name, key))
 
     def op_get(self, c):
         if not self.ledger.unique_keys:
@@ -617,7 +617,7 @@ class Client(threading.Thread):
         key = self.rng.choice(self.ledger.unique_keys)
         got = c.get([key]).get(key)
         if got is None:
-            self.missed(c)
+            self.missed(c, key)
             return False
         if got[1] != self.ledger.unique[key]:
             self.ledger.read_wrong += 1
@@ -628,7 +628,7 @@ class Client(threading.Thread):
         key = self.pick(HOT_KEYS)
         got = c.get([key], "gets").get(key)
         if got is None or got[2] is None:
-            self.missed(c)
+            self.missed(c, key)
             return False
         self.ledger.served.setdefault(key, []).append(time.monotonic())
         self.seq += 1
@@ -652,7 +652,7 @@ class Client(threading.Thread):
         reply = c.command(f"incr {key} 1")
         if reply == b"NOT_FOUND":
             attempt[3] = "rejected"
-            self.missed(c)
+            self.missed(c, key)
             return False
         if not reply.isdigit():
             raise ProtocolError(f"incr answered {reply!r}")
@@ -1193,10 +1193,10 @@ def report(fault, clients, figures, replicas, mode, run):
     misses = sorted(m for l in ledgers for m in l.miss_log)
     if misses and fault.at:
         by_node = {}
-        for t, name in misses:
-            by_node.setdefault(name, []).append(t - fault.at)
+        for t, name, key in misses:
+            by_node.setdefault(name, []).append((t - fault.at, key))
         print(f"       {'   where and when (s after the fault)':<40} " + "; ".join(
-            f"{len(ts)} via {name} {ts[0]:+.2f}..{ts[-1]:+.2f}" for name, ts in sorted(by_node.items())), flush=True)
+            f"{len(ts)} via {name} {ts[0][0]:+.2f}..{ts[-1][0]:+.2f} (e.g. {ts[0][1]})" for name, ts in sorted(by_node.items())), flush=True)
     wrong = sum(l.read_wrong for l in ledgers)
     line("in-run reads of another value", wrong, wrong == 0 or not strict)
     def ended(t):

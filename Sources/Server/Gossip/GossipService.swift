@@ -312,6 +312,7 @@ final class GossipService: EventHandler {
                     let limit = cluster.returning.begin(now: GossipService.now(), limit: 3_000, needed: owners)
                     logger.notice("alive: on the ring from now on; owned writes wait until \(owners.sorted().joined(separator: ", ")) switched (at most \(limit) ms)")
                 }
+                cluster.rejoining.store(false, ordering: .relaxed)
                 perform(node.promote(now: GossipService.now()))
             case .leave:
                 let actions = node.leave(now: GossipService.now())
@@ -345,7 +346,9 @@ final class GossipService: EventHandler {
             case .returnedFromDeath:
                 if node.selfState == .joining {
                     // Before its `joining` goes out (the next actions): nothing sent to it as a
-                    // joining node is dropped here.
+                    // joining node is dropped here. Its workers may still route by a ring with
+                    // this node on it for a moment: they serve nothing as owner meanwhile.
+                    cluster.rejoining.store(true, ordering: .relaxed)
                     let dropped = store?.discardAll() ?? 0
                     cluster.counters.rejoinDiscarded.add(UInt64(dropped), ordering: .relaxed)
                     logger.warning("the others declared this node dead (with a majority) and moved its keys: it dropped what it held (\(dropped) entries) and joins again")

@@ -26,6 +26,10 @@ enum ClusterRouting {
         let worker = connection.worker
         switch router.decide(command, bytes) {
         case .local:
+            guard !Replication.refusesLocalRead(command, worker) else {
+                connection.answerNow { $0.append(Replication.clusterUnavailable) }
+                return .served
+            }
             return .local
         case .ownedWrite:
             return Replication.ownedWrite(command, bytes, router, connection)

@@ -55,6 +55,11 @@ final class ClusterState: Sendable {
     let gossipTiming: GossipTiming
     /// Up while this node, back from a confirmed death, waits for its copies (see the type).
     let returning = ReturningBarrier()
+    /// Set when this node, back from a confirmed death, dropped its data to join again, until
+    /// it is promoted: keyed reads and owned writes it would serve from its store are refused
+    /// (`SERVER_ERROR cluster unavailable`), so no worker still routing by a ring with this node
+    /// on it answers from the emptied store.
+    let rejoining = Atomic<Bool>(false)
     /// Anti-entropy's summaries of this round and the peers' (see `AntiEntropy`).
     let antiEntropy = AntiEntropyBoard()
     private let current: Mutex<ClusterView>

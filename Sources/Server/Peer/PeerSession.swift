@@ -154,6 +154,11 @@ final class PeerSession: PeerChannelDelegate {
                 return
             }
         }
+        if case .command(let read, _) = parsed, Replication.refusesLocalRead(read, worker) {
+            let refusal = Replication.clusterUnavailable
+            sendAnswer(id, UnsafeRawBufferPointer(start: refusal.utf8Start, count: refusal.utf8CodeUnitCount))
+            return
+        }
         worker.withScratch { answer in
             switch parsed {
             case .command(let parsed, let consumed) where consumed == command.count:

@@ -28,7 +28,7 @@ enum Replication {
     static func refusal(_ worker: Worker, asOwner: Bool = true) -> StaticString? {
         let cluster = worker.cluster
         let now = GossipService.now()
-        if asOwner && cluster.returning.holds(now: now) {
+        if asOwner && (cluster.returning.holds(now: now) || cluster.rejoining.load(ordering: .relaxed)) {
             cluster.counters.returningWriteRefusals.add(1, ordering: .relaxed)
             return clusterUnavailable
         }
@@ -36,6 +36,16 @@ enum Replication {
         if now < cluster.gossipCounters.writeLeaseUntil.load(ordering: .relaxed) { return nil }
         cluster.counters.minorityWriteRefusals.add(1, ordering: .relaxed)
         return clusterUnavailable
+    }
+
+    /// A keyed read this node would answer from its own store while it rejoins (its store was
+    /// just emptied): refused instead of a miss. False for everything else.
+    static func refusesLocalRead(_ command: Command, _ worker: Worker) -> Bool {
+        guard worker.cluster.rejoining.load(ordering: .relaxed) else { return false }
+        switch command {
+        case .retrieve, .metaGet, .metaDebug: return true
+        default: return false
+        }
     }
 
     // MARK: - Owner side
