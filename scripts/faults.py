@@ -25,6 +25,8 @@ Faults (--faults kill,kill2,stop,hotkill,partition; default all):
     grow        start one more node (on the next host, not in anyone's seed list) under load: it
                 joins; the keys moved are reported against the ideal (new copies the ring needs)
     shrink      SIGTERM one node and leave it gone: it hands its keys over and exits 0
+    scale       grow by two nodes and shrink back (3 -> 4 -> 5 -> 4 -> 3) under load, the keys
+                moved at each step against the ideal
 
 --nodes N (default 3; 5 for the 5-node row) puts node i on 127.0.0.i.
 
@@ -67,11 +69,11 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "ben
 import common  # noqa: E402
 
 CLIENT_ADDRESS = "127.0.0.9"
-HOSTS = [f"127.0.0.{i}" for i in range(1, 7)]  # node i on 127.0.0.i; one spare for grow
+HOSTS = [f"127.0.0.{i}" for i in range(1, 8)]  # node i on 127.0.0.i; two spares for grow and scale
 TIMING = ["--probe-interval", "200ms", "--probe-timeout", "100ms"]
 NFT_TABLE = f"ringcache_faults_{os.getpid()}"
 ALL_FAULTS = ["kill", "kill2", "stop", "hotkill", "partition", "restart", "restart-dead", "longstop",
-              "term-restart", "grow", "shrink"]
+              "term-restart", "grow", "shrink", "scale"]
 HOT_KEYS = [f"hot_{i}" for i in range(4)]
 COUNTERS = [f"ctr_{i}" for i in range(4)]
 CLIENT_TIMEOUT = 2.0
@@ -165,14 +167,16 @@ class Cluster:
     """`n` nodes, one per host, every node seeded with all of them; `live` is what clients use;
     `spare` is one more node on the next host (not in the seed list) that `grow` starts."""
 
-    def __init__(self, binary, log_dir, extra, n=3):
-        hosts = HOSTS[:n + 1]
-        ports = free_ports(2 * (n + 1), hosts)
-        seeds = ",".join(f"{hosts[i]}:{ports[i]}@{ports[n + 1 + i]}" for i in range(n))
+    def __init__(self, binary, log_dir, extra, n=3, spares=2):
+        total = n + spares
+        hosts = HOSTS[:total]
+        ports = free_ports(2 * total, hosts)
+        seeds = ",".join(f"{hosts[i]}:{ports[i]}@{ports[total + i]}" for i in range(n))
         self.dir = log_dir
-        self.nodes = [Node(binary, i + 1, hosts[i], ports[i], ports[n + 1 + i], seeds, os.path.join(log_dir, f"n{i + 1}"), extra)
-                      for i in range(n)]
-        self.spare = Node(binary, n + 1, hosts[n], ports[n], ports[2 * n + 1], seeds, os.path.join(log_dir, f"n{n + 1}"), extra)
+        every = [Node(binary, i + 1, hosts[i], ports[i], ports[total + i], seeds, os.path.join(log_dir, f"n{i + 1}"), extra)
+                 for i in range(total)]
+        self.nodes, self.spares = every[:n], every[n:]
+        self.spare = self.spares[0]
         self.live = list(self.nodes)
         self.lock = threading.Lock()
 
@@ -207,7 +211,7 @@ class Cluster:
         node.kill()
 
     def stop(self):
-        for node in self.nodes + ([self.spare] if self.spare not in self.nodes else []):
+        for node in self.nodes + [n for n in self.spares if n not in self.nodes]:
             try:
                 node.stop()
             except Exception as e:  # keep stopping the others
@@ -888,6 +892,7 @@ def snapshot_keys(opts):
 
 
 def moved_report(cluster, fault, keys, before, moved, label):
+    """Notes the keys transferred by a move against the ideal: the new copies its ring change needs."""
     after = routes(cluster.live_nodes()[0], keys)
     ideal = ideal_moves(before, after)
     ratio = f"{moved / ideal:.2f}x the ideal" if ideal else "n/a"
@@ -899,30 +904,29 @@ def transferred(nodes):
     return {n.advertise: int(stats(n, "cluster").get("transferred_keys", 0)) for n in nodes}
 
 
-def fault_grow(cluster, rng, fault, opts):
-    node = cluster.spare
+def grow_step(cluster, fault, opts, node):
+    """Starts `node` under load; returns (seconds until alive everywhere, the move line)."""
     keys = snapshot_keys(opts)
     before = routes(cluster.live_nodes()[0], keys)
     sent_before = transferred(cluster.live_nodes())
-    fault.at = time.monotonic()
+    at = time.monotonic()
     node.start()
     cluster.add(node)
-    repair_watch(fault, "after the start", cluster.live_nodes(), [], fault.at)
+    repair_watch(fault, f"after {node.name} started", cluster.live_nodes(), [], at)
     joined = wait_until(lambda: all_alive(cluster.live_nodes(), cluster.live_nodes()), 30)
     fault.check(joined is not None, f"{node.name} (in no seed list) alive everywhere ({fmt_s(joined)}, limit 30 s)")
     fault.watchers[-1].join(30)
     sent = transferred(cluster.live_nodes())
     moved = sum(sent[a] - sent_before.get(a, 0) for a in sent)
-    moved_report(cluster, fault, keys, before, moved, f"grow to {len(cluster.live_nodes())} nodes")
+    moved_report(cluster, fault, keys, before, moved, f"grow to {len(cluster.live_nodes())} nodes ({node.name} joined)")
 
 
-def fault_shrink(cluster, rng, fault, opts):
-    victim = rng.choice(cluster.nodes)
+def shrink_step(cluster, fault, opts, victim):
+    """SIGTERM of `victim` under load; it hands over and exits 0; reports the keys moved."""
     keys = snapshot_keys(opts)
     everyone = cluster.live_nodes()
     before = routes(everyone[0], keys)
     sent_before = transferred(everyone)
-    fault.at = time.monotonic()
     # The leaving node's own transfers count too: sampled as it goes (it exits at the end).
     last = {"n": sent_before[victim.advertise]}
 
@@ -937,12 +941,35 @@ def fault_shrink(cluster, rng, fault, opts):
     at, took = leave(cluster, fault, victim)
     watcher.join(5)
     survivors = cluster.live_nodes()
-    repair_watch(fault, "after the leave", survivors, [], at)
+    repair_watch(fault, f"after {victim.name} left", survivors, [], at)
     fault.watchers[-1].join(30)
     sent = transferred(survivors)
     moved = sum(sent[a] - sent_before[a] for a in sent) + last["n"] - sent_before[victim.advertise]
-    moved_report(cluster, fault, keys, before, moved, f"shrink to {len(survivors)} nodes")
+    moved_report(cluster, fault, keys, before, moved, f"shrink to {len(survivors)} nodes ({victim.name} left)")
+
+
+def fault_grow(cluster, rng, fault, opts):
+    fault.at = time.monotonic()
+    grow_step(cluster, fault, opts, cluster.spares[0])
+
+
+def fault_shrink(cluster, rng, fault, opts):
+    victim = rng.choice(cluster.nodes)
+    fault.at = time.monotonic()
+    shrink_step(cluster, fault, opts, victim)
     fault.notes.append(f"SIGTERM {victim.name}, left gone")
+
+
+def fault_scale(cluster, rng, fault, opts):
+    """n -> n+1 -> n+2 -> n+1 -> n under load, 2 s of load between steps; the nodes that leave
+    are the ones that joined (the original members stay)."""
+    fault.at = time.monotonic()
+    for node in cluster.spares[:2]:
+        grow_step(cluster, fault, opts, node)
+        time.sleep(2.0)
+    for node in reversed(cluster.spares[:2]):
+        shrink_step(cluster, fault, opts, node)
+        time.sleep(2.0)
 
 
 def fault_term_restart(cluster, rng, fault, opts):
@@ -955,7 +982,8 @@ def fault_term_restart(cluster, rng, fault, opts):
 
 FAULTS = {"kill": fault_kill, "kill2": fault_kill2, "stop": fault_stop, "hotkill": fault_hotkill,
           "partition": fault_partition, "restart": fault_restart, "restart-dead": fault_restart_dead,
-          "longstop": fault_longstop, "term-restart": fault_term_restart, "grow": fault_grow, "shrink": fault_shrink}
+          "longstop": fault_longstop, "term-restart": fault_term_restart, "grow": fault_grow, "shrink": fault_shrink,
+          "scale": fault_scale}
 
 
 # ---------------------------------------------------------------- verification
