@@ -69,7 +69,7 @@ enum ClusterRouting {
         request += keyText
         request += Array((stale.base64 ? " b q\r\n" : " noreply\r\n").utf8)
         let work = ForwardWork(kind: .single(silentOnFailure: true), parts: 1, slot: AnswerSlot(), connection: connection)
-        let sent = request.withUnsafeBytes { connection.worker.link(to: node).send($0, work: work, part: 0) }
+        let sent = request.withUnsafeBytes { connection.worker.link(to: node).send($0, work: work, part: 0, waitsForCopies: router.replicates) }
         if sent != .sent { connection.worker.cluster.counters.forwardErrors.add(1, ordering: .relaxed) }
     }
 }

@@ -114,6 +114,12 @@ final class ForwardWork {
                 Replication.forEachKey(command, bytes) { key in next = router.readOwner(of: key, excluding: target) }
                 switch next {
                 case .local?:
+                    // This node may hold the key only since the ring changed, its copy still on
+                    // the way (the repair): a miss here could be wrong, so the read fails
+                    // (retryable) unless this node has something for the key.
+                    var held = false
+                    Replication.forEachKey(command, bytes) { key in held = worker.context.store.export(key) { _, _ in true } ?? false }
+                    guard held else { return false }
                     worker.withScratch { scratch in
                         _ = worker.executor.execute(command, in: bytes, into: &scratch)
                         slot.answer.append(scratch.bytes)

@@ -30,7 +30,7 @@ enum Forwarding {
         if write || isRetrieval { work.retryRequest = Array(request) }
         work.readFailover = isRetrieval && !write && worker.router?.replicates == true
         work.singleTarget = worker.router?.ring.node(node).advertise
-        if link.send(request, work: work, part: 0) == .sent {
+        if link.send(request, work: work, part: 0, waitsForCopies: write && worker.router?.replicates == true) == .sent {
             if isRetrieval { counters.forwardedGets.add(1, ordering: .relaxed) } else { counters.forwardedSets.add(1, ordering: .relaxed) }
         } else {
             work.failed(part: 0, counters: counters)
@@ -65,7 +65,7 @@ enum Forwarding {
             }
             switch router.decide(command, bytes) {
             case .forward(let node):
-                if worker.link(to: node).send(bytes, work: work, part: 0) != .sent {
+                if worker.link(to: node).send(bytes, work: work, part: 0, waitsForCopies: Router.isWrite(command) && router.replicates) != .sent {
                     work.failed(part: 0, counters: worker.cluster.counters)
                 }
             case .ownedWrite where router.replicates:

@@ -22,9 +22,13 @@ final class PeerLink: PeerChannelDelegate {
         let part: Int
         let sentAt: UInt64
         let isCopy: Bool
+        /// When the link gives up on it: a copy after `replication_timeout`; a forwarded write
+        /// whose owner waits for its own copies after `peer_timeout` + `replication_timeout`
+        /// (else a healthy owner waiting on a dead backup would look dead itself); anything
+        /// else after `peer_timeout`.
+        let deadline: UInt64
     }
-    /// `replicate` requests in flight: while there are some, the link's deadline is
-    /// `replication_timeout` (when shorter than `peer_timeout`).
+    /// `replicate` requests in flight (async replication bounds them per link).
     private(set) var copiesInFlight = 0
 
     /// The peer, as the view named it when the link was made.
@@ -59,7 +63,8 @@ final class PeerLink: PeerChannelDelegate {
     /// Queues one request: a forwarded command (its bytes, line and data block, as the client
     /// sent them), answered by an `answer`; or copies for a backup (`replicate`), answered by a
     /// `replicateAck`.
-    func send(_ bytes: UnsafeRawBufferPointer, type: PeerFrameType = .forward, work: ForwardWork, part: Int) -> SendResult {
+    func send(_ bytes: UnsafeRawBufferPointer, type: PeerFrameType = .forward, work: ForwardWork, part: Int,
+              waitsForCopies: Bool = false) -> SendResult {
         guard !retired, !worker.isStopping else { return .unavailable }
         let now = worker.nowMillis
         if channel == nil {
@@ -68,7 +73,10 @@ final class PeerLink: PeerChannelDelegate {
         guard !isFull else { return .full }
         // The peer would refuse it (and close the link with everything in flight on it).
         guard bytes.count <= worker.cluster.maxFrame else { return .unavailable }
-        let id = pending.append(Pending(work: work, part: part, sentAt: now, isCopy: type == .replicate))
+        let cluster = worker.cluster
+        let limit = type == .replicate ? cluster.replicationTimeoutMillis
+            : waitsForCopies ? cluster.peerTimeoutMillis + cluster.replicationTimeoutMillis : cluster.peerTimeoutMillis
+        let id = pending.append(Pending(work: work, part: part, sentAt: now, isCopy: type == .replicate, deadline: now + limit))
         if type == .replicate { copiesInFlight += 1 }
         if let channel, channel.isReady {
             channel.send(PeerFrameHeader(type: type, requestID: id, epoch: worker.viewEpoch), bytes)
@@ -191,9 +199,11 @@ final class PeerLink: PeerChannelDelegate {
         guard let channel, !retired else { return }
         channel.checkHandshake(now: now, limit: worker.cluster.handshakeTimeoutMillis)
         guard self.channel === channel else { return }
-        let limit = copiesInFlight > 0 ? worker.cluster.replicationTimeoutMillis : worker.cluster.peerTimeoutMillis
-        if let oldest = pending.oldest, now > oldest.sentAt, now - oldest.sentAt > limit {
-            channel.close(reason: "no answer within \(limit) ms")
+        // Each request by its own deadline; the window is looked through only once its oldest
+        // request is older than the shortest limit.
+        let shortest = min(worker.cluster.replicationTimeoutMillis, worker.cluster.peerTimeoutMillis)
+        if let oldest = pending.oldest, now > oldest.sentAt + shortest, let late = pending.first(where: { now > $0.deadline }) {
+            channel.close(reason: "no answer within \(late.deadline - late.sentAt) ms")
             return
         }
         guard channel.isReady else { return }

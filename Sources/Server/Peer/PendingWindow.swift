@@ -51,6 +51,12 @@ struct PendingWindow<Value> {
     /// The oldest value still waiting.
     var oldest: Value? { head < slots.count ? slots[head] : nil }
 
+    /// The first value still waiting, oldest first, that `predicate` picks.
+    func first(where predicate: (Value) -> Bool) -> Value? {
+        for slot in slots[head...] { if let value = slot, predicate(value) { return value } }
+        return nil
+    }
+
     /// Every value still waiting, oldest first; the window is empty afterwards (ids go on).
     mutating func removeAll() -> [Value] {
         let values = slots[head...].compactMap { $0 }
