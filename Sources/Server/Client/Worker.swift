@@ -192,6 +192,10 @@ final class Worker: EventHandler, PeerChannelHost {
             links[identity] = nil
             link.retire()
         }
+        for (identity, link) in bulkLinks where !identities.contains(identity) {
+            bulkLinks[identity] = nil
+            link.retire()
+        }
         runRetries()
         repair?.viewChanged(from: oldView, to: view)
         transfer?.viewChanged(view)
@@ -228,6 +232,25 @@ final class Worker: EventHandler, PeerChannelHost {
         }
     }
 
+    /// Worker 0's bulk links by identity (transfers, repair, anti-entropy): connections of their
+    /// own, so a burst of a pass's copies never queues in front of a forwarded request.
+    private var bulkLinks: [String: PeerLink] = [:]
+
+    /// The bulk link to `node` (never this node).
+    func bulkLink(to node: NodeAddress) -> PeerLink {
+        if let link = bulkLinks[node.advertise] { return link }
+        let link = PeerLink(peer: node, worker: self, lane: .bulk)
+        bulkLinks[node.advertise] = link
+        return link
+    }
+
+    /// The bulk link to a member of the current view, by identity; nil for this node or a
+    /// member the view does not have.
+    func bulkLink(toIdentity identity: String) -> PeerLink? {
+        guard let view = currentView, identity != view.local.advertise, let member = view.member(identity) else { return nil }
+        return bulkLink(to: member.address)
+    }
+
     /// The request link to a ring node of the current view (never this node).
     func link(to node: NodeIndex) -> PeerLink { linksByIndex[node.rawValue]! }
 
@@ -262,6 +285,7 @@ final class Worker: EventHandler, PeerChannelHost {
         antiEntropy?.tick(interval: interval, busy: repair?.running == true || transfer?.running == true)
         if let first = pendingRetries.first, now >= first.at + 100 { runRetries() }
         for link in links.values { link.tick(now: now) }
+        for link in bulkLinks.values { link.tick(now: now) }
         for session in Array(sessions.values) { session.channel.checkHandshake(now: now, limit: cluster.handshakeTimeoutMillis) }
     }
 
@@ -324,6 +348,7 @@ final class Worker: EventHandler, PeerChannelHost {
                 // resumes when its forwards fail here parses on and gets `peer unavailable`,
                 // never a new link.
                 for link in links.values { link.retire() }
+                for link in bulkLinks.values { link.retire() }
                 for session in Array(sessions.values) { session.channel.close(reason: "the node is stopping") }
                 for connection in Array(connections.values) { connection.finishAndClose() }
                 base.stop()

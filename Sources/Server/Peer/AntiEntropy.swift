@@ -101,7 +101,7 @@ final class AntiEntropy: AnswerWaiter {
         counters.antiEntropyRounds.add(1, ordering: .relaxed)
         counters.antiEntropyWalkMillis.store(tookMillis, ordering: .relaxed)
         for (identity, digest) in digests.sorted(by: { $0.key < $1.key }) {
-            guard let link = worker.link(toIdentity: identity) else { continue }
+            guard let link = worker.bulkLink(toIdentity: identity) else { continue }
             let payload = DigestMessage(round: round, cutoff: cutoff, ringDigest: ring, digest: digest).encoded()
             let work = ForwardWork(kind: .single(silentOnFailure: true), parts: 1, slot: AnswerSlot(), connection: self)
             if case .sent = payload.withUnsafeBytes({ link.send($0, type: .digest, work: work, part: 0) }) {
@@ -145,7 +145,7 @@ final class AntiEntropyShip: StorePass {
         let bucket = RangeDigest.bucket(of: key)
         var links: [PeerLink] = []
         for holder in router.holders(of: key) where !router.ring.isLocal(holder) {
-            if active[router.ring.node(holder).advertise]?.contains(bucket) == true { links.append(worker.link(to: holder)) }
+            if active[router.ring.node(holder).advertise]?.contains(bucket) == true { links.append(worker.bulkLink(to: router.ring.node(holder))) }
         }
         guard !links.isEmpty, router.holders(of: key).contains(where: router.ring.isLocal) else { return true }
         let counters = worker.cluster.counters

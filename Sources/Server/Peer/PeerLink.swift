@@ -50,9 +50,14 @@ final class PeerLink: PeerChannelDelegate {
     /// The open channel is counted in `peer_links_open`.
     private var counted = false
 
-    init(peer: NodeAddress, worker: Worker) {
+    /// `request` (forwarded commands and the copies of writes) or `bulk` (worker 0's passes:
+    /// transfers, repair, anti-entropy), each lane its own connection.
+    let lane: PeerLane
+
+    init(peer: NodeAddress, worker: Worker, lane: PeerLane = .request) {
         self.peer = peer
         self.worker = worker
+        self.lane = lane
     }
 
     var isReady: Bool { channel?.isReady ?? false }
@@ -92,7 +97,7 @@ final class PeerLink: PeerChannelDelegate {
     }
 
     private func open() -> Bool {
-        switch PeerChannel.connect(to: peer, lane: .request, host: worker, delegate: self) {
+        switch PeerChannel.connect(to: peer, lane: lane, host: worker, delegate: self) {
         case .success(let opened)?:
             channel = opened
             return true

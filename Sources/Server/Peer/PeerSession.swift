@@ -36,7 +36,7 @@ final class PeerSession: PeerChannelDelegate {
         switch (channel.peerLane, header.type) {
         case (.request, .forward):
             serve(header.requestID, payload)
-        case (.request, .handoffDone):
+        case (.request, .handoffDone), (.bulk, .handoffDone):
             if let sender = channel.peer?.node, let view = worker.currentView {
                 let needed = Set(view.members.filter { $0.state == .alive && $0.address.advertise != view.local.advertise }
                     .map(\.address.advertise))
@@ -45,12 +45,12 @@ final class PeerSession: PeerChannelDelegate {
                 }
             }
             sendAnswer(header.requestID, UnsafeRawBufferPointer(start: nil, count: 0))
-        case (.request, .transferDone):
+        case (.request, .transferDone), (.bulk, .transferDone):
             if let sender = channel.peer?.node {
                 worker.coordinator?.post(.transferDone(from: sender.advertise, move: String(decoding: payload, as: UTF8.self)))
             }
             sendAnswer(header.requestID, UnsafeRawBufferPointer(start: nil, count: 0))
-        case (.request, .digest):
+        case (.request, .digest), (.bulk, .digest):
             let message: DigestMessage
             do throws(DigestMessage.Malformed) {
                 message = try DigestMessage(decoding: payload)
@@ -88,7 +88,7 @@ final class PeerSession: PeerChannelDelegate {
             if !refused { worker.context.store.flushAll(cutoff: cutoff) }
             let answer: StaticString = refused ? "CLIENT_ERROR flush_all not allowed\r\n" : "OK\r\n"
             sendAnswer(header.requestID, UnsafeRawBufferPointer(start: answer.utf8Start, count: answer.utf8CodeUnitCount))
-        case (.request, .replicate):
+        case (.request, .replicate), (.bulk, .replicate):
             guard let sender = channel.peer?.node,
                   let ack = Replication.receive(payload, from: sender, epoch: header.epoch, worker)
             else {

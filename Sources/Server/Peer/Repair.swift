@@ -94,7 +94,7 @@ final class Repair: StorePass {
     /// Tells these members that this node's copies reached them (`handoffDone`).
     private func tell<S: Sequence>(_ members: S, handoffDone view: ClusterView) where S.Element == String {
         for identity in members where identity != view.local.advertise {
-            guard let link = worker.link(toIdentity: identity) else { continue }
+            guard let link = worker.bulkLink(toIdentity: identity) else { continue }
             let work = ForwardWork(kind: .single(silentOnFailure: true), parts: 1, slot: AnswerSlot(), connection: self)
             _ = link.send(UnsafeRawBufferPointer(start: nil, count: 0), type: .handoffDone, work: work, part: 0)
         }

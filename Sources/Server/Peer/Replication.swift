@@ -80,23 +80,28 @@ enum Replication {
     }
 
     /// Whether every link a copy of `key` goes on has room.
-    static func targetsHaveRoom(_ key: UnsafeRawBufferPointer, _ router: Router, _ worker: Worker, onlyNewHolders: Bool) -> Bool {
+    static func targetsHaveRoom(_ key: UnsafeRawBufferPointer, _ router: Router, _ worker: Worker, onlyNewHolders: Bool,
+                                bulk: Bool = false) -> Bool {
         var room = true
-        forEachTarget(key, router, worker, onlyNewHolders: onlyNewHolders) { link in if link.isFull { room = false } }
+        forEachTarget(key, router, worker, onlyNewHolders: onlyNewHolders, bulk: bulk) { link in if link.isFull { room = false } }
         return room
     }
 
     /// The links a copy of `key` goes on: its other holders (unless `onlyNewHolders`), then,
     /// while members join or leave, the holders the move adds (Hazelcast's migration rule: a
     /// write is acknowledged only when the old and the new replica sets hold it).
-    static func forEachTarget(_ key: UnsafeRawBufferPointer, _ router: Router, _ worker: Worker, onlyNewHolders: Bool, _ body: (PeerLink) -> Void) {
+    /// `bulk`: on worker 0's bulk links (a pass's copies), not the request links.
+    static func forEachTarget(_ key: UnsafeRawBufferPointer, _ router: Router, _ worker: Worker, onlyNewHolders: Bool,
+                              bulk: Bool = false, _ body: (PeerLink) -> Void) {
         let holders = router.holders(of: key)
         if !onlyNewHolders {
-            for holder in holders where !router.ring.isLocal(holder) { body(worker.link(to: holder)) }
+            for holder in holders where !router.ring.isLocal(holder) {
+                body(bulk ? worker.bulkLink(to: router.ring.node(holder)) : worker.link(to: holder))
+            }
         }
         guard let future = router.future else { return }
         for node in router.newHolders(of: key, besides: holders) where !future.isLocal(node) {
-            body(worker.link(toFuture: node))
+            body(bulk ? worker.bulkLink(to: future.node(node)) : worker.link(toFuture: node))
         }
     }
 
@@ -133,8 +138,9 @@ enum Replication {
 
     /// Sends the key's current state here to every other holder of the key (and every holder a
     /// move adds; `onlyNewHolders`: to those alone), as parts of `work`.
-    static func ship(_ key: UnsafeRawBufferPointer, _ router: Router, _ worker: Worker, _ work: ForwardWork, onlyNewHolders: Bool = false) {
-        ship(key, worker, work) { forEachTarget(key, router, worker, onlyNewHolders: onlyNewHolders, $0) }
+    static func ship(_ key: UnsafeRawBufferPointer, _ router: Router, _ worker: Worker, _ work: ForwardWork, onlyNewHolders: Bool = false,
+                     bulk: Bool = false) {
+        ship(key, worker, work) { forEachTarget(key, router, worker, onlyNewHolders: onlyNewHolders, bulk: bulk, $0) }
     }
 
     /// Sends the key's current state here on each link `targets` names, as parts of `work`.

@@ -2,7 +2,7 @@ import Cluster
 import Storage
 
 /// A walk of the whole store in the background, on worker 0's tick, at `rate` keys per second,
-/// that ships keys to other nodes: the engine behind `Repair` (copies after a ring change) and
+/// that ships keys to other nodes on worker 0's bulk links (never in front of forwarded requests): the engine behind `Repair` (copies after a ring change) and
 /// `Transfer` (filling the new holders of a join or leave before the ring switches).
 ///
 /// A pass walks live items and tombstones (`Store.forEachKey`), hands each key to `visit`
@@ -112,7 +112,7 @@ class StorePass: AnswerWaiter {
         if let links {
             guard !links.contains(where: \.isFull) else { return false }
         } else {
-            guard Replication.targetsHaveRoom(key, router, worker, onlyNewHolders: onlyNewHolders) else { return false }
+            guard Replication.targetsHaveRoom(key, router, worker, onlyNewHolders: onlyNewHolders, bulk: true) else { return false }
         }
         let work = ForwardWork(kind: .replicated(localAnswer: [], silentOnFailure: true, async: false), parts: 1,
                                slot: AnswerSlot(), connection: self)
@@ -127,7 +127,7 @@ class StorePass: AnswerWaiter {
         if let links {
             Replication.ship(key, worker, work) { body in links.forEach(body) }
         } else {
-            Replication.ship(key, router, worker, work, onlyNewHolders: onlyNewHolders)
+            Replication.ship(key, router, worker, work, onlyNewHolders: onlyNewHolders, bulk: true)
         }
         work.partDone()
         return true

@@ -87,7 +87,7 @@ final class Transfer: StorePass {
         let payload = Array(move.utf8)
         let digest = move
         for identity in unnoticed.sorted() where !noticesInFlight.contains(identity) {
-            guard let link = worker.link(toIdentity: identity) else { unnoticed.remove(identity); continue }
+            guard let link = worker.bulkLink(toIdentity: identity) else { unnoticed.remove(identity); continue }
             let work = ForwardWork(kind: .single(silentOnFailure: true), parts: 1, slot: AnswerSlot(), connection: self)
             work.onDone = { [unowned self] done in
                 noticesInFlight.remove(identity)
