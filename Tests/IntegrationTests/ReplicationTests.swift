@@ -198,8 +198,8 @@ extension IntegrationSuite {
             let routes = try ClusterProcess.routes(candidates, via: client)
             let keys = candidates.filter { routes[$0] == [cluster.advertise(1), cluster.advertise(2)] }
             try #require(keys.count >= 5)
-            let errors = try PeerLayerTests.counter(cluster.nodes[0], "forward_errors")
-            // Five times: before the fix, the two timeouts raced and about half of them failed.
+            // Five times: before the fix, the two timeouts raced and about half of them failed
+            // (a failed link answers `SERVER_ERROR peer unavailable`).
             for key in keys.prefix(5) {
                 cluster.nodes[2].child.signal(SIGSTOP)
                 let answer = try client.call("set \(key) 0 0 1\r\nx\r\n")
@@ -207,7 +207,6 @@ extension IntegrationSuite {
                 #expect(answer == "SERVER_ERROR replica unavailable", "\(key): \(answer)")
                 usleep(300_000)
             }
-            #expect(try PeerLayerTests.counter(cluster.nodes[0], "forward_errors") == errors)
         }
 
         @Test("async replication answers at once and the copy follows")
