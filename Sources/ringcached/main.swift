@@ -46,6 +46,10 @@ case .printConfig(let configuration, let warnings):
     for w in warnings { printError("warning: \(w)") }
     print(LaunchOptions.renderTOML(configuration), terminator: "")
     exit(0)
+case .checkConfig(let path, _, let warnings):
+    for w in warnings { printError("warning: \(w)") }
+    print("ringcached: \(path): the configuration is valid")
+    exit(0)
 case .run(let configuration, let warnings):
     // One verbosity for the handler and the node: `verbosity N` changes what is logged.
     let verbosity = LogVerbosity(configuration.verbose)

@@ -106,6 +106,22 @@ extension IntegrationSuite {
             #expect((try? TestClient(port: port, connectTimeout: 0.3)) == nil)
         }
 
+        @Test("--check-config: 0 for a valid file, 64 with the file and line of what is wrong", Only.ringcached)
+        func checkConfig() throws {
+            let good = temporaryPath("good.toml"), bad = temporaryPath("bad.toml")
+            try "# a node\nport = 11311\nthreads = 2\n".write(toFile: good, atomically: true, encoding: .utf8)
+            try "port = 11311\n\n  threads = 0\n".write(toFile: bad, atomically: true, encoding: .utf8)
+            defer { for f in [good, bad] { try? FileManager.default.removeItem(atPath: f) } }
+            let ok = try ToolRun.run(ServerTarget.current.binary, ["--check-config", good], timeout: 10)
+            #expect(ok.status == .exited(0) && ok.output.contains("valid"), "\(ok.output)")
+            let refused = try ToolRun.run(ServerTarget.current.binary, ["--check-config", bad], timeout: 10)
+            #expect(refused.status == .exited(64) && refused.output.contains("\(bad):3: threads"), "\(refused.output)")
+            // The shipped example config is valid as it is.
+            let example = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../config/ringcached.toml").standardized.path
+            let shipped = try ToolRun.run(ServerTarget.current.binary, ["--check-config", example], timeout: 10)
+            #expect(shipped.status == .exited(0), "\(shipped.output)")
+        }
+
         @Test("-i prints the license note and exits 0", Only.ringcached)
         func license() throws {
             let run = try ToolRun.run(ServerTarget.current.binary, ["-i"], timeout: 10)

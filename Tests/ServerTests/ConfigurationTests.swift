@@ -130,6 +130,30 @@ import Testing
         #expect(throws: ConfigurationError.self) { _ = try run(["--config", "x"], file: "port = [") }
     }
 
+    @Test func fileErrorsNameTheirLine() {
+        func message(_ file: String) -> String {
+            do { _ = try run(["--config", "f.toml"], file: file) } catch let error as ConfigurationError { return error.message } catch { return "\(error)" }
+            return "no error"
+        }
+        #expect(message("port = 1\nprot = 1") == "f.toml:2: unknown key 'prot'")
+        #expect(message("# x\n\nport = \"abc\"").hasPrefix("f.toml:3: key 'port' has a string value"))
+        #expect(message("  threads = 0").hasPrefix("f.toml:1: threads:"))
+        #expect(message("\"threads\" = 0").hasPrefix("f.toml:1: threads:"))
+        #expect(message("port = [").contains("line 1"))
+    }
+
+    @Test func checkConfigNamesItsFileAndValidatesTheFlagsToo() throws {
+        guard case .checkConfig(let path, let c, _) = try parse(["--check-config", "c.toml", "-t", "3"], file: "port = 12000") else {
+            Issue.record("expected checkConfig")
+            return
+        }
+        #expect(path == "c.toml" && c.port == 12000 && c.threads == 3)
+        #expect(throws: ConfigurationError.self) { _ = try parse(["--check-config", "a.toml", "--config", "b.toml"]) }
+        #expect(throws: ConfigurationError.self) { _ = try parse(["--check-config", "c.toml"], file: "threads = 0") }
+        // Settings valid alone but not together are refused too.
+        #expect(throws: ConfigurationError.self) { _ = try parse(["--check-config", "c.toml"], file: "tombstone_ttl = \"10s\"") }
+    }
+
     @Test func printConfigIsValidTOMLThatReadsBackTheSame() throws {
         guard case .printConfig(let c, _) = try parse(["--print-config", "-p", "12345", "-I", "2m", "-l", "::1", "-M"]) else {
             Issue.record("expected printConfig")

@@ -4,6 +4,8 @@ import TOMLKit
 public enum LaunchRequest: Sendable, Equatable {
     case run(Configuration, warnings: [String])
     case printConfig(Configuration, warnings: [String])
+    /// `--check-config FILE`: the file (and any flags) make a valid configuration.
+    case checkConfig(path: String, Configuration, warnings: [String])
     case version
     case help
     /// `-i`, `--license`: print `LaunchOptions.licenseText` and exit 0, as memcached does.
@@ -22,6 +24,7 @@ public enum LaunchOptions {
         var verboseCount = 0
         var configPath: String?
         var printConfig = false
+        var checkPath: String?
         var warnings: [String] = []
 
         var i = 0
@@ -98,6 +101,7 @@ public enum LaunchOptions {
                 case "license": return .license
                 case "print-config": printConfig = true
                 case "config": configPath = try value(inline, for: arg)
+                case "check-config": checkPath = try value(inline, for: arg)
                 case "extended": try applyExtended(try value(inline, for: arg))
                 default:
                     var found = OptionTable.spec(long: name)
@@ -153,6 +157,12 @@ public enum LaunchOptions {
             i += 1
         }
 
+        if let checkPath {
+            if let configPath, configPath != checkPath {
+                throw ConfigurationError("--check-config \(checkPath) and --config \(configPath) name different files")
+            }
+            configPath = checkPath
+        }
         var configuration = Configuration()
         if let configPath {
             let text: String
@@ -170,6 +180,7 @@ public enum LaunchOptions {
         }
         if verboseCount > 0 { configuration.verbose = min(verboseCount, 3) }
         try configuration.checkCombinations()
+        if let checkPath { return .checkConfig(path: checkPath, configuration, warnings: warnings) }
         return printConfig ? .printConfig(configuration, warnings: warnings) : .run(configuration, warnings: warnings)
     }
 
@@ -182,11 +193,13 @@ public enum LaunchOptions {
             throw ConfigurationError("\(source): \(error)")
         }
         for key in table.keys.sorted() {
+            // `file:line:` for what is wrong with a key (TOMLKit gives positions only for syntax).
+            let at = "\(source):\(line(ofKey: key, in: text).map { "\($0):" } ?? "")"
             guard let spec = OptionTable.spec(tomlKey: key) else {
                 if let (flag, reason) = MemcachedFlags.refusedFlag(tomlKey: key) {
-                    throw ConfigurationError("\(source): key '\(key)': \(MemcachedFlags.refusal(flag, because: reason).message)")
+                    throw ConfigurationError("\(at) key '\(key)': \(MemcachedFlags.refusal(flag, because: reason).message)")
                 }
-                throw ConfigurationError("\(source): unknown key '\(key)'")
+                throw ConfigurationError("\(at) unknown key '\(key)'")
             }
             guard let value = table[key] else { continue }
             let text: String?
@@ -203,11 +216,31 @@ public enum LaunchOptions {
                 }
             case .sizeOrInteger, .duration: text = value.int.map(String.init) ?? value.string
             }
-            guard let text else {
-                throw ConfigurationError("\(source): key '\(key)' has a \(value.type) value; expected \(spec.shape.expectation)")
+            guard let valueText = text else {
+                throw ConfigurationError("\(at) key '\(key)' has a \(value.type) value; expected \(spec.shape.expectation)")
             }
-            try spec.apply(&configuration, text)
+            do {
+                try spec.apply(&configuration, valueText)
+            } catch {
+                throw ConfigurationError("\(at) \(error.message)")
+            }
         }
+    }
+
+    /// The 1-based line where `key` is assigned at the top level of `text` (`key = …`, the key
+    /// bare or quoted), or nil.
+    static func line(ofKey key: String, in text: String) -> Int? {
+        for (i, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            var line = Substring(raw.drop(while: { $0 == " " || $0 == "\t" }))
+            for quote in ["\"", "'"] where line.hasPrefix(quote + key + quote) {
+                line = line.dropFirst(key.count + 2)
+                return line.drop(while: { $0 == " " || $0 == "\t" }).hasPrefix("=") ? i + 1 : nil
+            }
+            guard line.hasPrefix(key) else { continue }
+            let rest = line.dropFirst(key.count).drop(while: { $0 == " " || $0 == "\t" })
+            if rest.hasPrefix("=") { return i + 1 }
+        }
+        return nil
     }
 
     /// The effective configuration as TOML, one comment line of help above each key.
@@ -227,6 +260,8 @@ public enum LaunchOptions {
 
           --config FILE      read settings from a TOML file (flags override it)
           --print-config     print the effective configuration as TOML and exit
+          --check-config FILE  check a config file (with any other flags) and exit: 0 when valid,
+                             64 with the file, line and reason when not
           -o, --extended K=V[,K=V]  set options by their TOML key (memcached style)
           -B, --protocol NAME  ascii or auto: the text and meta protocols are served (binary is refused)
           -i, --license      print the license note and exit
