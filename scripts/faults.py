@@ -740,14 +740,21 @@ def fault_kill(cluster, rng, fault, opts):
     repair_watch(fault, "after the kill", cluster.live_nodes(), [victim], fault.at)
 
 
+def kill_until_repaired(cluster, fault, victim, label):
+    """SIGKILL `victim` now (the fault's moment); returns the seconds until every survivor saw it
+    dead (None past 15 s), once the survivors' repair is done (or 30 s passed)."""
+    fault.at = time.monotonic()
+    cluster.kill(victim)
+    survivors = cluster.live_nodes()
+    repair_watch(fault, label, survivors, [victim], fault.at)
+    seen = wait_until(lambda: all_see_dead(survivors, [victim]), 15)
+    fault.watchers[0].join(30)
+    return seen
+
+
 def fault_kill2(cluster, rng, fault, opts):
     first, second = rng.sample(cluster.nodes, 2)
-    fault.at = time.monotonic()
-    cluster.kill(first)
-    survivors = cluster.live_nodes()
-    repair_watch(fault, "after the first kill", survivors, [first], fault.at)
-    seen = wait_until(lambda: all_see_dead(survivors, [first]), 15)
-    fault.watchers[0].join(30)
+    seen = kill_until_repaired(cluster, fault, first, "after the first kill")
     took = fault.repair[0][1]
     if took == "n/a" or took is None:  # no repair_pending to watch: 3 s after the death was seen
         time.sleep(max(0.0, fault.at + (seen or 0.0) + 3.0 - time.monotonic()))
@@ -831,12 +838,7 @@ def fault_restart(cluster, rng, fault, opts):
 
 def fault_restart_dead(cluster, rng, fault, opts):
     victim = rng.choice(cluster.nodes)
-    fault.at = time.monotonic()
-    cluster.kill(victim)
-    survivors = cluster.live_nodes()
-    repair_watch(fault, "after the kill", survivors, [victim], fault.at)
-    seen = wait_until(lambda: all_see_dead(survivors, [victim]), 15)
-    fault.watchers[0].join(30)
+    seen = kill_until_repaired(cluster, fault, victim, "after the kill")
     fault.check(seen is not None, f"{victim.name} declared dead by the others ({fmt_s(seen)})")
     at = back(cluster, fault, victim, "after the restart")
     fault.notes.append(f"SIGKILL {victim.name}; dead everywhere after {fmt_s(seen)}, repaired after "

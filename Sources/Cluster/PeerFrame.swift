@@ -53,7 +53,7 @@ public enum PeerFrameType: UInt8, Sendable, CaseIterable {
     /// Reserved (unused).
     case transferAck = 19
     /// Anti-entropy: the sender's summary of one round of the keys it shares with the receiver
-    /// (`DigestMessage`; request lane; answered empty). Each side ships its own entries of the
+    /// (`DigestMessage`; bulk lane, taken on the request lane too; answered empty). Each side ships its own entries of the
     /// buckets that differ.
     case digest = 20
     /// Reserved (unused).

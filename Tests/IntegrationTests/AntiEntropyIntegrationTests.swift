@@ -88,16 +88,13 @@ extension IntegrationSuite {
             // Node 0 alone gets a newer version of `changed`, a tombstone for `deleted`, and
             // `only`, from a peer that says it is node 3 (a holder of all three): node 3's own
             // copies never change, as if the copies that should have reached it were lost.
-            let peer = try RawPeer(port: cluster.peerPorts[0], identity: try NodeAddress(parsing: "\(node3)@\(cluster.peerPorts[2])"), secret: nil)
-            _ = try peer.handshake(lane: .request)
-            var now = timespec()
-            clock_gettime(CLOCK_REALTIME, &now)
-            let clock = (UInt64(now.tv_sec) * 1000 + UInt64(now.tv_nsec / 1_000_000)) << 16
+            let peer = try ReplicationTests.peer(cluster, at: 0, as: 2)
+            let (seconds, clock) = ReplicationTests.versionClockNow()
             let epoch = UInt64(try PeerLayerTests.counter(cluster.nodes[0], "membership_epoch"))
             var writer = ReplicaCodec.begin(count: 3, capacity: 256)
             for (i, (key, value, tombstone)) in [(changed, "new", false), (deleted, "", true), (only, "one", false)].enumerated() {
                 let record = ReplicaRecord(clock: clock + UInt64(i), origin: 2, cas: clock + UInt64(i), flags: 0,
-                                           exptime: tombstone ? UInt32(now.tv_sec + 60) : 0,
+                                           exptime: tombstone ? UInt32(seconds + 60) : 0,
                                            bits: tombstone ? ReplicaRecord.Bit.tombstone : 0)
                 Array(key.utf8).withUnsafeBytes { k in Array(value.utf8).withUnsafeBytes { v in ReplicaCodec.append(record, key: k, value: v, to: &writer) } }
             }
@@ -124,16 +121,14 @@ extension IntegrationSuite {
         func badDigestsAndConfigurations() throws {
             let cluster = try ClusterProcess.start(nodes: 3, extraArguments: Self.fast)
             defer { cluster.stop() }
-            let peer = try RawPeer(port: cluster.peerPorts[0], identity: try NodeAddress(parsing: "\(cluster.advertise(2))@\(cluster.peerPorts[2])"), secret: nil)
-            _ = try peer.handshake(lane: .request)
+            let peer = try ReplicationTests.peer(cluster, at: 0, as: 2)
             let errors = try PeerLayerTests.counter(cluster.nodes[0], "peer_protocol_errors")
             try peer.client.send(peer.wire(PeerFrameHeader(type: .digest, requestID: 1), [0, 0, 0, 1, 9]))
             #expect(peer.closedByNode())
             #expect(try PeerLayerTests.counter(cluster.nodes[0], "peer_protocol_errors") == errors + 1)
             // A well-formed digest of a round this node has left behind is dropped, not acted on.
             #expect(try PeerLayerTests.eventually(10) { try PeerLayerTests.counter(cluster.nodes[0], "anti_entropy_rounds") >= 1 })
-            let peer2 = try RawPeer(port: cluster.peerPorts[0], identity: try NodeAddress(parsing: "\(cluster.advertise(2))@\(cluster.peerPorts[2])"), secret: nil)
-            _ = try peer2.handshake(lane: .request)
+            let peer2 = try ReplicationTests.peer(cluster, at: 0, as: 2)
             let dropped = try PeerLayerTests.counter(cluster.nodes[0], "digests_dropped")
             let stale = DigestMessage(round: 1, cutoff: 0, ringDigest: "x", digest: RangeDigest())
             try peer2.client.send(peer2.wire(PeerFrameHeader(type: .digest, requestID: 3), stale.encoded()))

@@ -20,6 +20,22 @@ extension IntegrationSuite {
             return (String(lines[1]), String(parts[4]))
         }
 
+        /// A raw peer on node `at`'s peer port that says it is node `member` (a member, so the
+        /// ring does not change), its request-lane handshake done.
+        static func peer(_ cluster: ClusterProcess, at: Int, as member: Int) throws -> RawPeer {
+            let peer = try RawPeer(port: cluster.peerPorts[at],
+                                   identity: try NodeAddress(parsing: "\(cluster.advertise(member))@\(cluster.peerPorts[member])"), secret: nil)
+            _ = try peer.handshake(lane: .request)
+            return peer
+        }
+
+        /// Unix seconds now, and the clock of a version issued now (milliseconds << 16).
+        static func versionClockNow() -> (seconds: Int, clock: UInt64) {
+            var now = timespec()
+            clock_gettime(CLOCK_REALTIME, &now)
+            return (now.tv_sec, (UInt64(now.tv_sec) * 1000 + UInt64(now.tv_nsec / 1_000_000)) << 16)
+        }
+
         @Test("every write is held by its owner and its backup with the same CAS; a delete leaves no copy; touch keeps the CAS")
         func writesReachTheBackup() throws {
             let cluster = try ClusterProcess.start(nodes: 3, extraArguments: Self.fast)
@@ -153,11 +169,8 @@ extension IntegrationSuite {
             let notHeld = try #require(candidates.first { !routes[$0]!.contains(node3) && routes[$0]!.contains(cluster.advertise(0)) })
             let held = try #require(candidates.first { routes[$0]!.contains(node3) && routes[$0]!.contains(cluster.advertise(0)) })
             // A peer that says it is node 3 (a member, so the ring does not change).
-            let peer = try RawPeer(port: cluster.peerPorts[0], identity: try NodeAddress(parsing: "\(node3)@\(cluster.peerPorts[2])"), secret: nil)
-            _ = try peer.handshake(lane: .request)
-            var now = timespec()
-            clock_gettime(CLOCK_REALTIME, &now)
-            let clock = (UInt64(now.tv_sec) * 1000 + UInt64(now.tv_nsec / 1_000_000)) << 16
+            let peer = try Self.peer(cluster, at: 0, as: 2)
+            let clock = Self.versionClockNow().clock
             // At the node's own epoch: the fence refuses older ones, and this test is about the holder rule.
             let epoch = UInt64(try PeerLayerTests.counter(cluster.nodes[0], "membership_epoch"))
             func copy(_ key: String, _ value: String, id: UInt64) throws -> [UInt8] {

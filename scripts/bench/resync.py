@@ -28,18 +28,12 @@ import common  # noqa: E402
 
 
 def stats(port, which=""):
-    with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
-        s.sendall(f"stats {which}\r\n".strip().encode() + b"\r\n")
-        data = b""
-        while not data.endswith(b"END\r\n"):
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            data += chunk
-    return {p[1]: p[2] for p in (l.split() for l in data.decode().splitlines()) if len(p) == 3 and p[0] == "STAT"}
+    lines = ask(port, f"stats {which}".strip()).splitlines()
+    return {p[1]: p[2] for p in (l.split() for l in lines) if len(p) == 3 and p[0] == "STAT"}
 
 
 def ask(port, command):
+    """One command's answer up to END."""
     with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
         s.sendall(command.encode() + b"\r\n")
         data = b""

@@ -246,9 +246,12 @@ final class Worker: EventHandler, PeerChannelHost {
 
     /// The bulk link to a member of the current view, by identity; nil for this node or a
     /// member the view does not have.
-    func bulkLink(toIdentity identity: String) -> PeerLink? {
-        guard let view = currentView, identity != view.local.advertise, let member = view.member(identity) else { return nil }
-        return bulkLink(to: member.address)
+    func bulkLink(toIdentity identity: String) -> PeerLink? { otherMember(identity).map(bulkLink(to:)) }
+
+    /// The address of a member of the current view other than this node, by identity.
+    private func otherMember(_ identity: String) -> NodeAddress? {
+        guard let view = currentView, identity != view.local.advertise else { return nil }
+        return view.member(identity)?.address
     }
 
     /// The request link to a ring node of the current view (never this node).
@@ -259,10 +262,7 @@ final class Worker: EventHandler, PeerChannelHost {
 
     /// The request link to a member of the current view, by identity; nil for this node or a
     /// member the view does not have.
-    func link(toIdentity identity: String) -> PeerLink? {
-        guard let view = currentView, identity != view.local.advertise, let member = view.member(identity) else { return nil }
-        return linkCreating(member.address)
-    }
+    func link(toIdentity identity: String) -> PeerLink? { otherMember(identity).map(linkCreating) }
 
     /// Every other member's request link (for `flush_all`), in ring order.
     var peerLinks: [PeerLink] { linksByIndex.compactMap { $0 } }

@@ -142,12 +142,15 @@ final class AntiEntropyShip: StorePass {
     }
 
     override func visit(_ key: UnsafeRawBufferPointer, _ router: Router) -> Bool {
+        let holders = router.holders(of: key)
+        guard holders.contains(where: router.ring.isLocal) else { return true }
         let bucket = RangeDigest.bucket(of: key)
         var links: [PeerLink] = []
-        for holder in router.holders(of: key) where !router.ring.isLocal(holder) {
-            if active[router.ring.node(holder).advertise]?.contains(bucket) == true { links.append(worker.bulkLink(to: router.ring.node(holder))) }
+        for holder in holders where !router.ring.isLocal(holder) {
+            let node = router.ring.node(holder)
+            if active[node.advertise]?.contains(bucket) == true { links.append(worker.bulkLink(to: node)) }
         }
-        guard !links.isEmpty, router.holders(of: key).contains(where: router.ring.isLocal) else { return true }
+        guard !links.isEmpty else { return true }
         let counters = worker.cluster.counters
         return ship(key, router, to: links) { bytes in
             counters.antiEntropyKeys.add(1, ordering: .relaxed)
